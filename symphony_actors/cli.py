@@ -1,0 +1,73 @@
+"""The ``symphony`` command.
+
+Each command group lives in its own module under ``symphony_actors/commands/``
+and defines ``register(subparsers) -> None``, adding sub-commands whose parsers
+set ``func=handler``; a handler takes the parsed arguments and returns an exit
+code. Modules are discovered, so a feature adds its commands without editing
+this file. Every ``SymphonyError`` is printed as one clear line (exit 2 for
+misuse, 1 for failures); a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from symphony_actors.domain.errors import SymphonyError, UsageError
+
+__all__ = ["build_parser", "main"]
+
+
+def add_system_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--port`` and ``--data-dir``, which every command accepts (defaults from the environment).
+
+    The top-level parser sets the defaults; sub-commands suppress theirs so that
+    ``symphony --port 5 status`` and ``symphony status --port 5`` mean the same.
+    """
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--port", type=int, default=default,
+                        help="admin port of the system (default: $SYMPHONY_PORT or 19500)")
+    parser.add_argument("--data-dir", default=default,
+                        help="data directory (default: $SYMPHONY_HOME or ~/.local/share/symphony)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symphony", description="Symphony backend runtime")
+    add_system_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import symphony_actors.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
+    # Sub-commands accept --port/--data-dir after their name too.
+    for choice in sub.choices.values():
+        if not any(a.dest == "port" for a in choice._actions):
+            add_system_options(choice)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SymphonyError as exc:
+        print(f"symphony: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError | TypeError | LookupError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command groups of the ``symphony`` CLI; each module defines ``register(subparsers)``."""
