@@ -1,0 +1,177 @@
+"""Attach to a running Symphony system from any process: a notebook, a script, the CLI.
+
+    import symphony_actors
+    with symphony_actors.connect() as sym:          # port from $SYMPHONY_PORT or 19500
+        sym.status()                                 # the supervision tree
+        sym.ask("bus", "stats")                      # call a service method
+        sym.call("bus", "poll", subscription=s, timeout=1.0)
+        sym.publish("notes.hello", {"text": "hi"})
+        for event in sym.subscribe("supervisor.#"):  # live events
+            ...
+
+Errors are typed: :class:`NotRunningError` (nothing listens there),
+:class:`DeadlineExceeded` (no reply in time), :class:`BusyError` (a queue is
+full: back off), :class:`ServiceCrashed` (the service crashed on the request),
+and the remote service's own error class (``NotFoundError``, ``ValidationError``,
+...). An unknown remote error type becomes :class:`RemoteError` with its type
+and message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+from symphony_actors.config import resolve
+from symphony_actors.domain.errors import DeadlineExceeded, NotFoundError, UsageError
+
+__all__ = ["Client", "Subscription", "connect"]
+
+
+class Subscription:
+    """Live events matching a pattern; iterate it, or ``get(timeout)`` one batch at a time."""
+
+    def __init__(self, client: Client, pattern: str, capacity: int) -> None:
+        self._client = client
+        self.pattern = pattern
+        self.id: str = client.call("bus", "open", pattern=pattern, capacity=capacity)
+        self.dropped = 0
+        self.closed = False
+
+    def get(self, timeout: float = 1.0, max_events: int = 500) -> list[dict[str, Any]]:
+        """The events that arrived since the last call (waits up to ``timeout`` s for the first)."""
+        if self.closed:
+            raise UsageError("subscription is closed")
+        reply = self._client.call("bus", "poll", subscription=self.id, max=max_events, timeout=timeout,
+                                  _timeout=timeout + 10.0)
+        self.dropped += int(reply.get("dropped", 0))
+        events: list[dict[str, Any]] = reply.get("events", [])
+        return events
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while not self.closed:
+            yield from self.get()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self._client.call("bus", "close", subscription=self.id)
+            except (NotFoundError, DeadlineExceeded):
+                return
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Client:
+    """A connection to one running system (see the module docstring)."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        from symphony_actors.runtime.endpoint import Endpoint
+
+        self.port = port
+        self.timeout = timeout
+        self._endpoint = Endpoint(port, timeout)
+        self._subs: list[Subscription] = []
+
+    # ------------------------------------------------------------------ Caller
+    def call(self, service: str, method: str, /, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Call ``method`` of ``service`` with keyword arguments and return its result."""
+        if "_timeout" in kwargs:
+            timeout = kwargs.pop("_timeout")
+        return self._endpoint.request(service, method, kwargs, timeout)
+
+    def tell(self, service: str, method: str | dict[str, Any], /, **kwargs: Any) -> None:
+        """Call without waiting for the result."""
+        name, args = _split(method, kwargs)
+        self._endpoint.tell(service, name, args)
+
+    def ask(self, service: str, payload: str | dict[str, Any], timeout: float | None = None) -> Any:
+        """Notebook form: ``ask("bus", "stats")`` or ``ask("bus", {"method": "poll", "subscription": s})``."""
+        name, args = _split(payload, {})
+        return self._endpoint.request(service, name, args, timeout)
+
+    # ------------------------------------------------------------------ bus
+    def publish(self, topic: str, payload: Any = None) -> int:
+        """Publish an event; returns how many subscriptions it reached."""
+        result: int = self.call("bus", "publish", topic=topic, payload=payload)
+        return result
+
+    def subscribe(self, pattern: str, capacity: int = 10_000) -> Subscription:
+        sub = Subscription(self, pattern, capacity)
+        self._subs.append(sub)
+        return sub
+
+    # ------------------------------------------------------------------ system
+    def status(self) -> dict[str, Any]:
+        """The tree: each actor with its pid, state, restarts and uptime; plus bus counters."""
+        st = self._endpoint.status()
+        out: dict[str, Any] = {"port": self.port, "healthy": st.healthy, "escalated": st.escalated,
+                               "admin_pid": st.admin_pid, "nodes": [dict(n) for n in st.nodes]}
+        try:
+            out["bus"] = self.call("bus", "stats", timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - status must show the tree even when the bus is down
+            out["bus"] = {"error": str(exc)}
+        return out
+
+    def kill(self, name: str) -> int | None:
+        """Crash the named actor (for demos and fault tests); its supervisor restarts it."""
+        return self._endpoint.crash(name)
+
+    def wait_healthy(self, timeout: float = 10.0, *, after_pid_of: tuple[str, int | None] | None = None) -> None:
+        """Wait until every actor runs (and, optionally, until ``name`` runs with a pid other than ``pid``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self._endpoint.status()
+            ok = st.healthy
+            if ok and after_pid_of is not None:
+                name, old = after_pid_of
+                node = next((n for n in st.nodes if n["name"] == name), None)
+                ok = node is not None and node["state"] == "running" and node["pid"] not in (None, old)
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"the system did not become healthy within {timeout:g} s")
+            time.sleep(0.01)  # polling a remote status against a deadline
+
+    def close(self) -> None:
+        for sub in self._subs:
+            try:
+                sub.close()
+            except Exception:  # noqa: BLE001 - closing is best effort; the bus drops it on restart anyway
+                continue
+        self._endpoint.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _split(payload: str | dict[str, Any], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if isinstance(payload, str):
+        return payload, kwargs
+    if isinstance(payload, dict) and isinstance(payload.get("method"), str):
+        args = {k: v for k, v in payload.items() if k != "method"}
+        return payload["method"], {**args, **kwargs}
+    raise UsageError("payload must be a method name or a dict with a 'method' key", payload=repr(payload)[:100])
+
+
+def connect(address: str | int | None = None, *, data_dir: str | None = None, timeout: float = 10.0,
+            **_: Any) -> Client:
+    """Attach to the system at ``address`` (a port, ``"host:port"`` or ``None`` for the default)."""
+    port: int | str | None = address
+    if isinstance(address, str) and ":" in address:
+        host, _sep, port = address.rpartition(":")
+        if host not in ("127.0.0.1", "localhost", ""):
+            raise UsageError(f"{host}: only local systems can be attached (the transport binds to loopback)")
+    addr = resolve(port, data_dir)
+    return Client(addr.port, timeout)

@@ -1,0 +1,94 @@
+"""Small real services for runtime tests and benchmarks (echo, crash on demand, hang, count events)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from symphony_actors.domain.errors import NotFoundError
+from symphony_actors.ports.service import ServiceSettings
+
+__all__ = ["EchoService", "build_echo"]
+
+
+class EchoService:
+    """Echoes, counts, crashes or hangs on request; records events it is subscribed to."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.name = settings.name
+        self.options = dict(settings.options)
+        self.ctx: Any = None
+        self.count = 0
+        self.events: list[dict[str, Any]] = []
+        self.received: list[Any] = []
+        self.replies: list[Any] = []
+
+    def on_start(self, ctx: Any) -> None:
+        self.ctx = ctx
+        if self.options.get("fail_start"):
+            raise RuntimeError("configured to fail at start")
+        for pattern in self.options.get("subscribe", ()):
+            ctx.subscribe(pattern)
+
+    def echo(self, value: Any = None) -> Any:
+        self.count += 1
+        return value
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def boom(self) -> None:
+        raise RuntimeError("boom on request")
+
+    def missing(self) -> None:
+        raise NotFoundError("nothing here", what="missing")
+
+    def die(self) -> None:
+        os._exit(3)
+
+    def hang(self, seconds: float = 3600.0) -> None:
+        time.sleep(seconds)  # a hung handler, on purpose
+
+    def exit_normally(self) -> None:
+        self.ctx.exit()
+
+    def record(self, value: Any = None) -> None:
+        self.received.append(value)
+
+    def received_values(self) -> list[Any]:
+        return list(self.received)
+
+    def forward(self, target: str, count: int = 1, start: int = 0) -> int:
+        for i in range(start, start + count):
+            self.ctx.tell(target, "record", value=i)
+        return count
+
+    def publish_many(self, topic: str, count: int) -> int:
+        for i in range(count):
+            self.ctx.publish(topic, {"i": i})
+        return count
+
+    def on_event(self, topic: str, payload: Any) -> None:
+        self.events.append({"topic": topic, "payload": payload})
+
+    def seen_events(self) -> list[dict[str, Any]]:
+        return list(self.events)
+
+    def ask_other(self, target: str, value: Any) -> Any:
+        reply = self.ctx.defer()
+        self.ctx.request(target, "echo", {"value": value}, reply="got_reply", context=reply)
+        return reply
+
+    def _got_reply(self, result: Any, error: Any, context: Any) -> None:
+        if error is not None:
+            context.fail(error)
+        else:
+            context.resolve({"via": self.name, "result": result})
+
+    def got_reply(self, result: Any, error: Any, context: Any) -> None:
+        self._got_reply(result, error, context)
+
+
+def build_echo(settings: ServiceSettings) -> EchoService:
+    return EchoService(settings)
