@@ -54,13 +54,21 @@ def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0)
     """Start Thespian on ``port``, start the tree under a root supervisor, wait until it is running."""
     data_dir.mkdir(parents=True, exist_ok=True)
     asys = start_system(port)
+    session: int | None = None
     try:
         root = asys.createActor(Supervisor, globalName=ROOT_NAME)
         init = Init(tree, tree.name, None, None, str(data_dir), 0)
         deadline = time.monotonic() + timeout
-        reply = asys.ask(root, init, timeout)
+        reply = asys.ask(root, init, min(timeout, 0.5))
         while not isinstance(reply, Started) and time.monotonic() < deadline:
-            reply = asys.listen(max(0.01, deadline - time.monotonic()))
+            if isinstance(reply, StatusReply) and reply.escalated:
+                raise SymphonyFailure(f"the supervision tree could not start: {reply.escalated}")
+            # Not started yet: check whether a child keeps failing (escalation), then wait more.
+            reply = asys.ask(root, StatusRequest(), 0.5)
+            if isinstance(reply, StatusReply):
+                session = reply.session_id
+            if isinstance(reply, StatusReply) and not reply.escalated:
+                reply = asys.listen(0.2)
         if not isinstance(reply, Started):
             raise DeadlineExceeded(f"the supervision tree did not start within {timeout:g} s")
         st = asys.ask(root, StatusRequest(), 5.0)
@@ -72,6 +80,8 @@ def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0)
             asys.shutdown()
         except Exception:  # noqa: BLE001 - already failing; the original error is what the user needs
             pass
+        if session is not None:
+            kill_session(session)
         raise
 
 

@@ -17,6 +17,7 @@ class EchoService:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.name = settings.name
+        self.data_dir = settings.data_dir
         self.options = dict(settings.options)
         self.ctx: Any = None
         self.count = 0
@@ -30,6 +31,10 @@ class EchoService:
             raise RuntimeError("configured to fail at start")
         for pattern in self.options.get("subscribe", ()):
             ctx.subscribe(pattern)
+
+    def on_stop(self) -> None:
+        with (self.data_dir / "stopped.log").open("a") as f:
+            f.write(self.name + "\n")
 
     def echo(self, value: Any = None) -> Any:
         self.count += 1

@@ -1,0 +1,28 @@
+"""Small supervision trees of test services, for runtime tests, benchmarks and `symphony start --tree`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from symphony_actors.ports.service import ChildSpec, RestartType, Strategy, SupervisorSpec
+
+__all__ = ["echo", "flat_tree", "small_tree"]
+
+ECHO = "symphony_actors.testing.services:build_echo"
+
+
+def echo(name: str, restart: RestartType = "permanent", **options: Any) -> ChildSpec:
+    return ChildSpec(name, ECHO, restart=restart, options=options, shutdown_timeout=3.0)
+
+
+def flat_tree(*children: ChildSpec | SupervisorSpec, strategy: Strategy = "one_for_one", max_restarts: int = 5,
+              within_seconds: float = 10.0, bus: bool = True) -> SupervisorSpec:
+    head = (ChildSpec("bus", "symphony_actors.bus.service:build"),) if bus else ()
+    return SupervisorSpec("root", children=(*head, *children), strategy=strategy, max_restarts=max_restarts,
+                          within_seconds=within_seconds)
+
+
+def small_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
+    """bus, and a 'pit' supervisor with two echo services: enough to exercise the launcher."""
+    return flat_tree(SupervisorSpec("pit", children=(echo("alpha"), echo("beta"))))
