@@ -75,6 +75,11 @@ class Envelope:
     deadline: float | None = None
     schema: int = SCHEMA_VERSION
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Thespian pickles every message; a positional tuple pickles ~2x faster than slot state.
+        return (Envelope, (self.id, self.kind, self.topic, self.payload, self.correlation_id, self.sender,
+                           self.reply_to, self.created_at, self.deadline, self.schema))
+
     def expired(self, now: float | None = None) -> bool:
         return self.deadline is not None and (time.time() if now is None else now) > self.deadline
 

@@ -91,7 +91,7 @@ class RuntimeActor(Actor):  # type: ignore[misc]
             self.send(sender, Pong(msg.token, self.name, os.getpid(), self.stats()))
         elif isinstance(msg, Ack):
             if self.outbox is not None:
-                self.outbox.ack(msg.sender, msg.seq)
+                self.outbox.ack(msg.sender, msg.seqs or (msg.seq,))
         elif isinstance(msg, AddressUpdate):
             if self.outbox is not None:
                 self.outbox.address_update(msg.name, msg.address, msg.known)

@@ -123,6 +123,7 @@ class Endpoint:
                     raise NotFoundError(f"no service named {name!r} in this system", service=name)
                 raise ServiceCrashed(f"{name!r} is not running right now")
             self._addresses.pop(name, None)
+            self._crashed[name] = update.address  # the next lookup waits for the replacement
             self._asys.tell(update.address, CrashNow(f"symphony kill {name}"))
             return update.pid
 

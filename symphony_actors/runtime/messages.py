@@ -46,12 +46,20 @@ class Batch:
     sender: str
     seq: int
     envelopes: tuple[Envelope, ...]
+    acks: tuple[int, ...] = ()   # batches from ``target`` this sender has processed (piggybacked Ack)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # positional: much cheaper to pickle than slot state
+        return (Batch, (self.target, self.sender, self.seq, self.envelopes, self.acks))
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
     sender: str   # the acknowledging service
     seq: int
+    seqs: tuple[int, ...] = ()  # all acknowledged batch numbers (``seq`` is the last)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Ack, (self.sender, self.seq, self.seqs))
 
 
 @dataclass(frozen=True, slots=True)

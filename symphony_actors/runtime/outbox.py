@@ -18,7 +18,7 @@ from typing import Any
 
 from symphony_actors.domain.envelope import Envelope
 from symphony_actors.domain.errors import BusyError
-from symphony_actors.runtime.messages import BATCH_MAX, OUTBOX_MAX, WINDOW, Batch
+from symphony_actors.runtime.messages import BATCH_MAX, OUTBOX_MAX, WINDOW, Ack, Batch
 
 __all__ = ["Outbox"]
 
@@ -37,6 +37,8 @@ class Outbox:
         self._pending: dict[str, deque[Envelope]] = {}
         self._unacked: dict[str, dict[int, Batch]] = {}
         self._seq = itertools.count(1)
+        # Acks owed to peers, keyed by peer name: sent on the next batch to that peer, or alone at flush.
+        self._owed: dict[str, tuple[Any, list[int]]] = {}
         self.sent_batches = 0
         self.sent_envelopes = 0
 
@@ -55,9 +57,21 @@ class Outbox:
             return len(q) if q else 0
         return sum(len(q) for q in self._pending.values())
 
+    def owe_ack(self, peer: str, address: Any, seq: int) -> None:
+        """Record that a batch from ``peer`` was processed; the ack rides on our next batch to it."""
+        owed = self._owed.get(peer)
+        if owed is None:
+            self._owed[peer] = (address, [seq])
+        else:
+            owed[1].append(seq)
+
     def flush(self) -> None:
         for target in [t for t, q in self._pending.items() if q]:
             self._flush(target)
+        if self._owed:  # nothing went back to these peers: acknowledge on its own
+            owed, self._owed = self._owed, {}
+            for peer, (address, seqs) in owed.items():
+                self._send(address, Ack(self.me, seqs[-1], tuple(seqs)))
 
     def _flush(self, target: str) -> None:
         q = self._pending.get(target)
@@ -73,16 +87,18 @@ class Outbox:
         while q and len(unacked) < self.window:
             n = min(len(q), self.batch_max)
             envs = tuple(q.popleft() for _ in range(n))
-            batch = Batch(target, self.me, next(self._seq), envs)
+            owed = self._owed.pop(target, None)
+            batch = Batch(target, self.me, next(self._seq), envs, tuple(owed[1]) if owed else ())
             unacked[batch.seq] = batch
             self._send(addr, batch)
             self.sent_batches += 1
             self.sent_envelopes += n
 
-    def ack(self, target: str, seq: int) -> None:
+    def ack(self, target: str, seqs: tuple[int, ...]) -> None:
         unacked = self._unacked.get(target)
         if unacked is not None:
-            unacked.pop(seq, None)
+            for seq in seqs:
+                unacked.pop(seq, None)
         self._flush(target)
 
     def address_update(self, target: str, address: Any, known: bool = True) -> None:

@@ -34,7 +34,6 @@ from symphony_actors.hosting import call_method, load_factory
 from symphony_actors.ports.service import ChildSpec, ServiceSettings
 from symphony_actors.runtime.base import RuntimeActor
 from symphony_actors.runtime.messages import (
-    Ack,
     Batch,
     CrashNow,
     ExitingNormally,
@@ -190,9 +189,12 @@ class ServiceActor(RuntimeActor):
         if isinstance(msg, Envelope):           # one request from an external client
             self._handle(msg, _Origin(msg, address=sender))
         elif isinstance(msg, Batch):             # many envelopes from another actor
+            assert self.outbox is not None
+            if msg.acks:
+                self.outbox.ack(msg.sender, msg.acks)
             for e in msg.envelopes:
                 self._handle(e, _Origin(e, service=msg.sender))
-            self.send(sender, Ack(self.name, msg.seq))
+            self.outbox.owe_ack(msg.sender, sender, msg.seq)
 
     def on_wakeup(self, payload: Any) -> None:
         if isinstance(payload, Timer):

@@ -177,6 +177,7 @@ class Supervisor(RuntimeActor):
         if child is None or child.address != msg.address:
             return
         child.pid = msg.pid
+        child.address = msg.address  # the child's own view of its address: a direct TCP address
         if msg.error is not None:
             child.state = "failed"
             child.detail = str(msg.error.get("message", "start failed"))
@@ -523,3 +524,4 @@ def _as_temporary(spec: ChildSpec | SupervisorSpec) -> ChildSpec | SupervisorSpe
     from dataclasses import replace
 
     return replace(spec, restart="temporary")
+

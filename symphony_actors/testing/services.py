@@ -52,7 +52,7 @@ class EchoService:
     def die(self) -> None:
         os._exit(3)
 
-    def hang(self, seconds: float = 3600.0) -> None:
+    def hang(self, seconds: float = 3600.0) -> None:  # noqa: D102
         time.sleep(seconds)  # a hung handler, on purpose
 
     def exit_normally(self) -> None:
@@ -73,6 +73,43 @@ class EchoService:
         for i in range(count):
             self.ctx.publish(topic, {"i": i})
         return count
+
+    # ---- benchmark helpers (perf/bus.py)
+    def tick(self, value: Any = None) -> None:
+        now = time.perf_counter()
+        if self.count == 0:
+            self.first_tick = now
+        self.count += 1
+        self.last_tick = now
+
+    def tick_stats(self) -> dict[str, float]:
+        span = getattr(self, "last_tick", 0.0) - getattr(self, "first_tick", 0.0)
+        return {"count": self.count, "span_s": span}
+
+    def reset(self) -> None:
+        self.count = 0
+
+    def blast(self, target: str, count: int) -> int:
+        for i in range(count):
+            self.ctx.tell(target, "tick", value=i)
+        return count
+
+    def pingpong(self, target: str, n: int) -> Any:
+        """n sequential request/replies to ``target``; the reply is the list of round-trip seconds."""
+        self._pp = {"target": target, "left": n, "times": [], "t0": time.perf_counter(), "done": self.ctx.defer()}
+        self.ctx.request(target, "echo", {"value": 0}, reply="pp_reply")
+        return self._pp["done"]
+
+    def pp_reply(self, result: Any, error: Any, context: Any) -> None:
+        pp = self._pp
+        now = time.perf_counter()
+        pp["times"].append(now - pp["t0"])
+        pp["left"] -= 1
+        if pp["left"] <= 0 or error is not None:
+            pp["done"].resolve(pp["times"])
+            return
+        pp["t0"] = now
+        self.ctx.request(pp["target"], "echo", {"value": 0}, reply="pp_reply")
 
     def on_event(self, topic: str, payload: Any) -> None:
         self.events.append({"topic": topic, "payload": payload})
