@@ -115,6 +115,16 @@ class ActorContext(Protocol):
     def defer(self) -> Deferred:
         """A reply handle for the request being handled; return it from the method."""
 
+    def request(self, service: str, method: str, args: dict[str, Any], *, reply: str, context: Any = None,
+                timeout: float | None = None) -> None:
+        """Call another service; its answer arrives later as ``self.<reply>(result=, error=, context=)``."""
+
+    def subscribe(self, pattern: str) -> None:
+        """Receive events matching ``pattern`` as calls of ``self.on_event(topic=, payload=)``."""
+
+    def exit(self) -> None:
+        """End this service normally (a ``transient`` child is then not restarted)."""
+
     def start_child(self, supervisor: str, spec: ChildSpec) -> None:
         """Ask a supervisor to start (and from then on supervise) a new child."""
 

@@ -95,6 +95,23 @@ class _Context:
         self._deferred = LocalDeferred()
         return self._deferred
 
+    def request(self, service: str, method: str, args: dict[str, Any], *, reply: str, context: Any = None,
+                timeout: float | None = None) -> None:
+        """Delivered like the real runtime does: the answer comes back as a later call of ``reply``."""
+        self._runtime._requests.append((self._name, service, method, dict(args), reply, context))
+        if not self._runtime._draining:
+            self._runtime.drain()
+
+    def subscribe(self, pattern: str) -> None:
+        target = self._runtime.services[self._name]
+        hook = getattr(target, "on_event", None)
+        if hook is None:
+            raise UsageError(f"{self._name} subscribes to {pattern!r} but has no on_event(topic, payload)")
+        self._runtime.subscribe(pattern, lambda ev, h=hook: h(topic=ev.topic, payload=ev.payload))
+
+    def exit(self) -> None:
+        self._runtime._exiting.append(self._name)
+
     def start_child(self, supervisor: str, spec: ChildSpec) -> None:
         self._runtime.add_service(spec.name, load_factory(spec.factory)(
             ServiceSettings(spec.name, self._data_dir, dict(spec.options))))
@@ -117,6 +134,8 @@ class LocalRuntime:
         self._mailbox: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._subscribers: list[tuple[str, Callable[[PublishedEvent], None]]] = []
         self._draining = False
+        self._requests: deque[tuple[str, str, str, dict[str, Any], str, Any]] = deque()
+        self._exiting: list[str] = []
 
     # ---------------------------------------------------------------- hosting
     def add_service(self, name: str, service: object) -> object:
@@ -174,7 +193,14 @@ class LocalRuntime:
             return
         self._draining = True
         try:
-            while self._mailbox:
+            while self._mailbox or self._requests or self._exiting:
+                while self._exiting:
+                    self.remove_service(self._exiting.pop(0))
+                if self._requests:
+                    self._deliver_request(*self._requests.popleft())
+                    continue
+                if not self._mailbox:
+                    continue
                 service, method, kwargs = self._mailbox.popleft()
                 target = self.services.get(service)
                 if target is None:
@@ -188,6 +214,27 @@ class LocalRuntime:
                                                                  "error": exc.to_wire()}, "runtime"))
         finally:
             self._draining = False
+
+    def _deliver_request(self, caller: str, service: str, method: str, args: dict[str, Any], reply: str,
+                         context: Any) -> None:
+        result: Any = None
+        error: SymphonyError | None = None
+        try:
+            target = self.services.get(service)
+            if target is None:
+                raise NotFoundError(f"no service named {service!r}", service=service)
+            result = call_method(target, method, args)
+            if isinstance(result, LocalDeferred):
+                if not result.done:
+                    raise UsageError(f"{service}.{method} deferred its reply and nothing resolved it")
+                if result.error is not None:
+                    raise result.error
+                result = result.value
+        except SymphonyError as exc:
+            error, result = exc, None
+        back = self.services.get(caller)
+        if back is not None:
+            call_method(back, reply, {"result": result, "error": error, "context": context})
 
     # ---------------------------------------------------------------- events and time
     def subscribe(self, pattern: str, callback: Callable[[PublishedEvent], None]) -> None:
