@@ -1,0 +1,424 @@
+"""The DAG tracker: runs workflows as message cascades between itself and the executors.
+
+For each run it keeps a :class:`~.engine.RunEngine` (the frontier and node
+states), dispatches ready tasks to executors in batches (at most
+``MAX_IN_FLIGHT`` per executor, least-loaded first), folds results back in,
+and after every batch writes one checkpoint transaction (node states, the
+run's events, the run row). Every transition is an event with a per-run
+sequence number, stored so that subscribers can resume from a cursor
+(:meth:`events`); on the bus, a run's node events are coalesced into
+``run.<id>.progress`` summaries when more than ``COALESCE_ABOVE`` arrive in one
+batch, so a 10,000-node run stays watchable.
+
+After a crash the supervisor restarts the tracker, which reloads every
+unfinished run from its checkpoint: finished nodes are not run again, and
+tasks that were in flight go back to the same executor under the same key,
+which answers from its cache if it already ran them (exactly once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from symphony_actors.domain.errors import (
+    ConflictError,
+    NotFoundError,
+    ServiceCrashed,
+    UsageError,
+)
+from symphony_actors.domain.ids import new_run_id
+from symphony_actors.domain.workflow import Template, Workflow, dumps_binary, loads
+from symphony_actors.pit.dag.engine import Decision, NodeStatus, RunEngine, Task, TaskKey, Transition
+from symphony_actors.pit.dag.store import DagStore, encode
+from symphony_actors.ports.service import ServiceSettings
+
+__all__ = ["DagService", "build"]
+
+BATCH_MAX = 256
+MAX_IN_FLIGHT = 1024        # tasks per executor not yet answered
+COALESCE_ABOVE = 64         # node events per batch above which the bus gets a progress summary
+TIMEOUT_GRACE_S = 5.0       # the executor's own alarm fires first; this is the backstop
+
+
+@dataclass(slots=True)
+class _Run:
+    engine: RunEngine
+    name: str
+    seq: int = 0
+    status: str = "queued"
+    started: float | None = None
+    ready: deque[Task] = field(default_factory=deque)
+    waiters: list[Any] = field(default_factory=list)
+    sticky: dict[str, str] = field(default_factory=dict)   # node id -> executor, for resumed tasks
+    error: dict[str, Any] | None = None
+
+
+class DagService:
+    EXPORTS: ClassVar[frozenset[str]] = frozenset({
+        "submit", "status", "list_runs", "cancel", "wait", "events", "result", "on_results", "retry",
+        "timeout_check", "wake_waiters", "on_event", "stats"})
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        opts = settings.options
+        n = int(opts.get("executors", 1))
+        self.executors: list[str] = list(opts.get("executor_names") or [f"exec-{i}" for i in range(n)])
+        self.store_path = Path(opts.get("db", settings.data_dir / "dag" / "runs.sqlite"))
+        self.ctx: Any = None
+        self.store: DagStore | None = None
+        self.runs: dict[str, _Run] = {}
+        self.load: dict[str, int] = {e: 0 for e in self.executors}
+        self.assigned: dict[tuple[str, TaskKey], str] = {}      # (run, task key) -> executor
+        self._pending_nodes: list[tuple[Any, ...]] = []
+        self._pending_events: list[tuple[Any, ...]] = []
+        self._dirty_runs: set[str] = set()
+        self.tasks_done = 0
+        self.bookkeeping_s = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_start(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.store = DagStore(self.store_path)
+        ctx.subscribe("supervisor.child.exited")
+        for run_id, blob, params, seq in self.store.unfinished():
+            self._recover(run_id, blob, params, seq)
+        self._flush()
+        self._pump()
+
+    def on_stop(self) -> None:
+        if self.store is not None:
+            self._flush()
+            self.store.close()
+
+    def _recover(self, run_id: str, blob: bytes, params: dict[str, Any], seq: int) -> None:
+        assert self.store is not None
+        wf = loads(blob)
+        assert isinstance(wf, Workflow)
+        engine = RunEngine(run_id, wf)
+        run = _Run(engine, wf.name, seq=seq, status="running", started=time.time())
+        for node_id, status, attempt, executor, result, artifact, error in self.store.node_rows(run_id):
+            if node_id not in engine.index:
+                continue
+            engine.restore(node_id, status, attempt, result, artifact, error)
+            if status in (NodeStatus.QUEUED, NodeStatus.RUNNING) and executor:
+                run.sticky[node_id] = executor
+        self.runs[run_id] = run
+        self._event(run, "resumed", {"done": sum(engine.counts.get(s, 0) for s in NodeStatus.FINAL)})
+        self._apply(run, engine.resume())
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+        """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes)."""
+        assert self.store is not None
+        wf = self._instantiate(workflow, params or {})
+        wf.validate()
+        rid = run_id or new_run_id()
+        if rid in self.runs:
+            raise ConflictError(f"run {rid!r} exists already", run_id=rid)
+        self.store.create_run(rid, wf.name, dumps_binary(wf, level=3), params or {})
+        run = _Run(RunEngine(rid, wf), wf.name)
+        self.runs[rid] = run
+        self._event(run, "queued", {"workflow": wf.name, "nodes": len(wf.nodes)})
+        run.status, run.started = "running", time.time()
+        self._event(run, "started", {})
+        self._apply(run, run.engine.start())
+        self._flush()
+        self._pump()
+        return rid
+
+    def _instantiate(self, workflow: Any, params: dict[str, Any]) -> Workflow:
+        obj = workflow
+        if isinstance(obj, bytes | bytearray | memoryview):
+            obj = loads(bytes(obj))
+        elif isinstance(obj, str):
+            obj = loads(obj.encode())
+        elif isinstance(obj, dict):
+            from symphony_actors.domain.workflow import from_document
+
+            obj = from_document(obj)
+        if isinstance(obj, Template):
+            return obj.instantiate(params)
+        if isinstance(obj, Workflow):
+            if params:
+                raise UsageError(f"parameters {sorted(params)} given, but {obj.name!r} is a workflow, not a "
+                                 "template")
+            return obj
+        raise UsageError(f"cannot run a {type(obj).__name__}: give a workflow, a template or their document")
+
+    # ------------------------------------------------------------------ the cascade
+    def _apply(self, run: _Run, d: Decision) -> None:
+        t0 = time.perf_counter()
+        engine = run.engine
+        if d.transitions:
+            self._transitions(run, d.transitions)
+        run.ready.extend(d.dispatch)
+        for delay, node_id, item in d.retry_after:
+            self.ctx.call_later(delay, "retry", run_id=engine.run_id, node_id=node_id, item=item)
+        if engine.finished and run.status in ("running", "cancelling"):
+            self._finish(run)
+        self.bookkeeping_s += time.perf_counter() - t0
+
+    def _transitions(self, run: _Run, transitions: list[Transition]) -> None:
+        rid = run.engine.run_id
+        now = time.time()
+        results = run.engine.results
+        index = run.engine.index
+        for t in transitions:
+            run.seq += 1
+            result = encode(results[index[t.node_id]]) if t.status == NodeStatus.SUCCEEDED else None
+            if t.status != "retried":
+                self._pending_nodes.append((rid, t.node_id, t.status, t.attempt, None, result, t.artifact,
+                                            encode(t.error), now))
+            name = "started" if t.status == NodeStatus.RUNNING else t.status  # the event users know
+            payload = {"node": t.node_id, "status": t.status, "attempt": t.attempt}
+            if t.detail:
+                payload["detail"] = t.detail
+            if t.error:
+                payload["error"] = t.error
+            if t.artifact:
+                payload["artifact"] = t.artifact
+            self._pending_events.append((rid, run.seq, now, f"run.{rid}.node.{name}", encode(payload)))
+        self._dirty_runs.add(rid)
+        if len(transitions) > COALESCE_ABOVE:
+            self.ctx.publish(f"run.{rid}.progress", {"run_id": rid, "seq": run.seq,
+                                                    "counts": dict(run.engine.counts),
+                                                    "total": len(run.engine.ids)})
+        else:
+            for t in transitions:
+                name = "started" if t.status == NodeStatus.RUNNING else t.status
+                self.ctx.publish(f"run.{rid}.node.{name}", {"run_id": rid, "node": t.node_id,
+                                                                "attempt": t.attempt, "detail": t.detail,
+                                                                "error": t.error, "seq": run.seq})
+
+    def _event(self, run: _Run, what: str, payload: dict[str, Any]) -> None:
+        rid = run.engine.run_id
+        run.seq += 1
+        payload = {"run_id": rid, "seq": run.seq, **payload}
+        self._pending_events.append((rid, run.seq, time.time(), f"run.{rid}.{what}", encode(payload)))
+        self._dirty_runs.add(rid)
+        if self.ctx is not None:
+            self.ctx.publish(f"run.{rid}.{what}", payload)
+
+    def _finish(self, run: _Run) -> None:
+        engine = run.engine
+        run.status = engine.outcome
+        failed = [engine.ids[i] for i, s in enumerate(engine.status) if s == NodeStatus.FAILED]
+        if failed:
+            run.error = {"failed_nodes": failed[:20], "count": len(failed)}
+        self._event(run, "finished" if run.status == "succeeded" else run.status,
+                    {"outcome": run.status, "counts": dict(engine.counts),
+                     "seconds": time.time() - (run.started or time.time()), "error": run.error})
+        for e in self.executors:
+            self.ctx.tell(e, "forget_run", run_id=engine.run_id)
+        self._flush()
+        for w in run.waiters:
+            w.resolve(self._snapshot(run))
+        run.waiters.clear()
+
+    def _pump(self) -> None:
+        """Send ready tasks to executors in batches, least-loaded first, within each one's cap."""
+        batches: dict[str, list[Task]] = {}
+        for run in self.runs.values():
+            while run.ready:
+                task = run.ready[0]
+                executor = run.sticky.pop(task.node_id, None) if run.sticky else None
+                if executor is None or executor not in self.load:
+                    executor = min(self.load, key=self.load.__getitem__)
+                if self.load[executor] >= MAX_IN_FLIGHT:
+                    break
+                run.ready.popleft()
+                self.load[executor] += 1
+                self.assigned[(task.run_id, task.key)] = executor
+                batches.setdefault(executor, []).append(task)
+                if task.timeout_s:
+                    self.ctx.call_later(task.timeout_s + TIMEOUT_GRACE_S, "timeout_check", run_id=task.run_id,
+                                        node_id=task.node_id, item=task.item, attempt=task.attempt,
+                                        timeout=task.timeout_s)
+        if not batches:
+            return
+        # The checkpoint must say which executor holds a task before the task leaves (exactly-once recovery).
+        now = time.time()
+        for executor, tasks in batches.items():
+            for t in tasks:
+                if t.item < 0:
+                    self._pending_nodes.append((t.run_id, t.node_id, NodeStatus.QUEUED, t.attempt, executor,
+                                                None, None, None, now))
+        self._flush()
+        for executor, tasks in batches.items():
+            for i in range(0, len(tasks), BATCH_MAX):
+                self.ctx.tell(executor, "run_batch", tasks=tasks[i:i + BATCH_MAX])
+
+    def on_results(self, executor: str, results: list[tuple[Any, ...]]) -> None:
+        """Results from an executor: (run, node, item, attempt, ok, value, artifact, error, started, seconds)."""
+        t0 = time.perf_counter()
+        touched: dict[str, Decision] = {}
+        for run_id, node_id, item, attempt, ok, value, artifact, error, _started, _secs in results:
+            key = (node_id, item, attempt)
+            if self.assigned.pop((run_id, key), None) is not None:
+                self.load[executor] = max(0, self.load.get(executor, 1) - 1)
+            run = self.runs.get(run_id)
+            if run is None or run.status not in ("running", "cancelling"):
+                continue
+            d = touched.setdefault(run_id, Decision())
+            start = run.engine.started(key)
+            if start is not None:
+                d.transitions.append(start)
+            d.extend(run.engine.succeeded(key, value, artifact) if ok else run.engine.failed(key, error))
+            self.tasks_done += 1
+        self.bookkeeping_s += time.perf_counter() - t0
+        for run_id, d in touched.items():
+            self._apply(self.runs[run_id], d)
+        self._flush()
+        self._pump()
+
+    def retry(self, run_id: str, node_id: str, item: int) -> None:
+        run = self.runs.get(run_id)
+        if run is not None and run.status == "running":
+            self._apply(run, run.engine.retry_now(node_id, item))
+            self._flush()
+            self._pump()
+
+    def timeout_check(self, run_id: str, node_id: str, item: int, attempt: int, timeout: float) -> None:
+        key = (node_id, item, attempt)
+        executor = self.assigned.pop((run_id, key), None)
+        run = self.runs.get(run_id)
+        if executor is None or run is None:
+            return  # answered in time
+        self.load[executor] = max(0, self.load[executor] - 1)
+        self._apply(run, run.engine.timed_out(key, timeout))
+        self._flush()
+        self._pump()
+
+    def on_event(self, topic: str, payload: Any) -> None:
+        """An executor exited: its tasks in flight failed (their retry policies decide what happens)."""
+        if not isinstance(payload, dict) or payload.get("child") not in self.load:
+            return
+        executor = payload["child"]
+        lost = [(rid, key) for (rid, key), e in self.assigned.items() if e == executor]
+        error = ServiceCrashed(f"executor {executor} crashed while running the task", executor=executor).to_wire()
+        for rid, key in lost:
+            self.assigned.pop((rid, key), None)
+            run = self.runs.get(rid)
+            if run is not None and run.status == "running":
+                self._apply(run, run.engine.failed(key, error))
+        self.load[executor] = 0
+        self._flush()
+        self._pump()
+
+    # ------------------------------------------------------------------ checkpoint
+    def _flush(self) -> None:
+        if self.store is None or not (self._pending_nodes or self._pending_events or self._dirty_runs):
+            return
+        runs = []
+        for rid in self._dirty_runs:
+            run = self.runs.get(rid)
+            if run is None:
+                continue
+            finished = time.time() if run.status not in ("running", "queued", "cancelling") else None
+            runs.append((run.status, run.started, finished, run.seq, encode(dict(run.engine.counts)),
+                         encode(run.error), rid))
+        self.store.write(runs, self._pending_nodes, self._pending_events)
+        self._pending_nodes, self._pending_events = [], []
+        self._dirty_runs.clear()
+        for rid in [r for r, run in self.runs.items() if run.status not in ("running", "cancelling", "queued")
+                    and not run.waiters]:
+            if len(self.runs) > 100:  # keep recent finished runs in memory for fast status; the rest is on disk
+                del self.runs[rid]
+
+    # ------------------------------------------------------------------ queries
+    def _snapshot(self, run: _Run, nodes: bool = False) -> dict[str, Any]:
+        snap = run.engine.snapshot(nodes)
+        snap.update(status=run.status, seq=run.seq, started=run.started, error=run.error)
+        return snap
+
+    def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:
+        """The state of a run at once: status, counts per node state, and each node's state if ``nodes``."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            return self._snapshot(run, nodes)
+        assert self.store is not None
+        info = self.store.run(run_id)
+        if nodes:
+            info["nodes"] = {r[0]: {"status": r[1], "attempts": r[2], "artifact": r[5], "error": r[6]}
+                             for r in self.store.node_rows(run_id)}
+        return info
+
+    def result(self, run_id: str, node_id: str) -> Any:
+        run = self.runs.get(run_id)
+        if run is not None and node_id in run.engine.index:
+            return run.engine.result_of(node_id)
+        assert self.store is not None
+        for row in self.store.node_rows(run_id):
+            if row[0] == node_id:
+                return row[4]
+        raise NotFoundError(f"run {run_id!r} has no node {node_id!r}", run_id=run_id, node=node_id)
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        assert self.store is not None
+        self._flush()
+        return self.store.runs(limit)
+
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """Stored events of a run after sequence number ``after`` (resume from a cursor)."""
+        assert self.store is not None
+        self._flush()
+        events = self.store.events(run_id, after, min(max(1, limit), 10_000))
+        if not events and run_id not in self.runs:
+            self.store.run(run_id)  # NotFoundError for an unknown run
+        run = self.runs.get(run_id)
+        last = run.seq if run is not None else (events[-1]["seq"] if events else after)
+        done = run is None or run.status not in ("running", "cancelling")
+        return {"events": events, "cursor": events[-1]["seq"] if events else after, "last": last, "done": done}
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        run = self.runs.get(run_id)
+        if run is None:
+            assert self.store is not None
+            info = self.store.run(run_id)
+            return {"run_id": run_id, "status": info["status"], "cancelled": False}
+        if run.status != "running":
+            return {"run_id": run_id, "status": run.status, "cancelled": False}
+        run.status = "cancelling"
+        run.ready.clear()
+        for key in [k for k in self.assigned if k[0] == run_id]:
+            executor = self.assigned.pop(key)
+            self.load[executor] = max(0, self.load[executor] - 1)
+        self._apply(run, run.engine.cancel())
+        self._flush()
+        return {"run_id": run_id, "status": run.status, "cancelled": True}
+
+    def wait(self, run_id: str, timeout: float = 60.0) -> Any:
+        """The run's snapshot once it has finished, or after ``timeout`` seconds (``finished`` says which)."""
+        run = self.runs.get(run_id)
+        if run is None:
+            return self.status(run_id)
+        if run.status not in ("running", "cancelling") or self.ctx is None:
+            return self._snapshot(run)
+        waiter = self.ctx.defer()
+        run.waiters.append(waiter)
+        self.ctx.call_later(max(0.0, timeout), "wake_waiters", run_id=run_id, token=id(waiter))
+        return waiter
+
+    def wake_waiters(self, run_id: str, token: int) -> None:
+        run = self.runs.get(run_id)
+        if run is None:
+            return
+        for w in [w for w in run.waiters if id(w) == token]:
+            run.waiters.remove(w)
+            w.resolve(self._snapshot(run))
+
+    def stats(self) -> dict[str, Any]:
+        active = sum(1 for r in self.runs.values() if r.status == "running")
+        per_task = self.bookkeeping_s / self.tasks_done * 1e6 if self.tasks_done else 0.0
+        return {"active_runs": active, "tasks_done": self.tasks_done, "in_flight": dict(self.load),
+                "bookkeeping_us_per_task": per_task}
+
+    def runtime_stats(self) -> dict[str, Any]:
+        return self.stats()
+
+
+def build(settings: ServiceSettings) -> DagService:
+    return DagService(settings)
