@@ -27,7 +27,7 @@ from typing import Any
 from symphony_actors.config import resolve
 from symphony_actors.domain.errors import DeadlineExceeded, NotFoundError, UsageError
 
-__all__ = ["Client", "Subscription", "connect"]
+__all__ = ["Client", "RunHandle", "Subscription", "connect"]
 
 
 class Subscription:
@@ -69,6 +69,57 @@ class Subscription:
         self.close()
 
 
+class RunHandle:
+    """A workflow run in a running system: follow its events, wait for it, query or cancel it."""
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self._client = client
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"RunHandle({self.run_id!r})"
+
+    def status(self, nodes: bool = False) -> dict[str, Any]:
+        """The run's state at once: status, counts per node state (and each node's state if ``nodes``)."""
+        result: dict[str, Any] = self._client.call("dag", "status", run_id=self.run_id, nodes=nodes)
+        return result
+
+    def wait(self, timeout: float = 300.0) -> dict[str, Any]:
+        """Block until the run finished (or ``timeout``); returns its final snapshot."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            snap: dict[str, Any] = self._client.call("dag", "wait", run_id=self.run_id, timeout=min(left, 30.0),
+                                                     _timeout=min(left, 30.0) + 10.0)
+            if snap.get("finished") or snap.get("status") not in ("running", "queued", "cancelling"):
+                return snap
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"run {self.run_id} did not finish within {timeout:g} s",
+                                       run_id=self.run_id)
+
+    def events(self, after: int = 0, *, follow: bool = True, poll: float = 0.1) -> Iterator[dict[str, Any]]:
+        """Every event of the run after sequence number ``after``, in order; ``follow`` waits for more
+        until the run has finished. Resume an interrupted iteration by passing the last ``seq`` seen."""
+        cursor = after
+        while True:
+            page = self._client.call("dag", "events", run_id=self.run_id, after=cursor, limit=2000)
+            yield from page["events"]
+            cursor = page["cursor"]
+            if page["events"]:
+                continue
+            if page["done"] or not follow:
+                return
+            time.sleep(poll)  # polling a remote cursor, not waiting for a test
+
+    def result(self, node_id: str) -> Any:
+        """The result value of a finished node."""
+        return self._client.call("dag", "result", run_id=self.run_id, node_id=node_id)
+
+    def cancel(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.call("dag", "cancel", run_id=self.run_id)
+        return result
+
+
 class Client:
     """A connection to one running system (see the module docstring)."""
 
@@ -107,6 +158,34 @@ class Client:
         sub = Subscription(self, pattern, capacity)
         self._subs.append(sub)
         return sub
+
+    # ------------------------------------------------------------------ workflows
+    def run_workflow(self, workflow: Any, params: dict[str, Any] | None = None) -> RunHandle:
+        """Start a run of a workflow or template: an object, a file path, or document bytes."""
+        from pathlib import Path
+
+        from symphony_actors.domain.workflow import Template, Workflow, dumps_binary
+        from symphony_actors.domain.workflow.formats import read_bytes
+
+        if isinstance(workflow, Workflow | Template):
+            document: bytes = dumps_binary(workflow, level=3)
+        elif isinstance(workflow, str | Path):
+            document = read_bytes(workflow)
+        elif isinstance(workflow, bytes):
+            document = workflow
+        else:
+            raise UsageError(f"run_workflow takes a Workflow, a Template, a path or bytes, not "
+                             f"{type(workflow).__name__}")
+        run_id: str = self.call("dag", "submit", workflow=document, params=params or {}, timeout=120)
+        return RunHandle(self, run_id)
+
+    def run(self, run_id: str) -> RunHandle:
+        """A handle on an existing run."""
+        return RunHandle(self, run_id)
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("dag", "list_runs", limit=limit)
+        return result
 
     # ------------------------------------------------------------------ system
     def status(self) -> dict[str, Any]:

@@ -52,7 +52,7 @@ class EchoService:
     def die(self) -> None:
         os._exit(3)
 
-    def hang(self, seconds: float = 3600.0) -> None:  # noqa: D102
+    def hang(self, seconds: float = 3600.0) -> None:
         time.sleep(seconds)  # a hung handler, on purpose
 
     def exit_normally(self) -> None:
@@ -134,3 +134,8 @@ class EchoService:
 
 def build_echo(settings: ServiceSettings) -> EchoService:
     return EchoService(settings)
+
+
+def negate(a: float) -> float:
+    """A callable for ``builtin.call`` tests."""
+    return -a

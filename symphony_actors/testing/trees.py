@@ -7,7 +7,7 @@ from typing import Any
 
 from symphony_actors.ports.service import ChildSpec, RestartType, Strategy, SupervisorSpec
 
-__all__ = ["echo", "flat_tree", "small_tree"]
+__all__ = ["dag_tree", "echo", "flat_tree", "small_tree"]
 
 ECHO = "symphony_actors.testing.services:build_echo"
 
@@ -26,3 +26,16 @@ def flat_tree(*children: ChildSpec | SupervisorSpec, strategy: Strategy = "one_f
 def small_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
     """bus, and a 'pit' supervisor with two echo services: enough to exercise the launcher."""
     return flat_tree(SupervisorSpec("pit", children=(echo("alpha"), echo("beta"))))
+
+
+def dag_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
+    """bus + a pit with the artifact store, executors and the DAG tracker: what runs a workflow."""
+    opts = dict(options or {})
+    n = int(opts.get("executors", 2))
+    return flat_tree(SupervisorSpec("pit", max_restarts=int(opts.get("max_restarts", 20)), within_seconds=10,
+                                    children=(
+        ChildSpec("artifacts", "symphony_actors.pit.artifacts.service:build"),
+        *(ChildSpec(f"exec-{i}", "symphony_actors.pit.dag.executor:build", shutdown_timeout=2.0)
+          for i in range(n)),
+        ChildSpec("dag", "symphony_actors.pit.dag.service:build", options={"executors": n}),
+    )), max_restarts=20)

@@ -167,6 +167,7 @@ class RunEngine:
         self.started_at: float | None = None
         self._retry_attempts: dict[tuple[int, int], int] = {}   # (node, item) -> next attempt
         self._resume_attempt: dict[int, int] = {}               # node -> attempt to re-dispatch after a crash
+        self.any_artifacts = False
 
     # ------------------------------------------------------------------ helpers
     def _set(self, i: int, status: str) -> None:
@@ -208,6 +209,7 @@ class RunEngine:
         if status in NodeStatus.FINAL:
             self._set(i, status)
             self.results[i], self.artifacts[i], self.errors[i] = result, artifact, error
+            self.any_artifacts = self.any_artifacts or artifact is not None
         elif status in (NodeStatus.QUEUED, NodeStatus.RUNNING):
             self._resume_attempt[i] = attempt  # same task key: executors answer it from their cache if done
         elif status == NodeStatus.RETRYING:
@@ -330,7 +332,8 @@ class RunEngine:
         node = self.nodes[i]
         self.in_flight += 1
         parents = tuple(a for ei in self.in_edges[i] if self.edge_state[ei] == 1
-                        and (a := self.artifacts[self.index[self.edges[ei].source]]) is not None)
+                        and (a := self.artifacts[self.index[self.edges[ei].source]]) is not None) \
+            if self.any_artifacts else ()
         return Task(self.run_id, node.id, item, attempt, node.type, str(node.kind), dict(node.params), inputs,
                     _num(node.timeout_s, None), parents)
 
@@ -367,6 +370,8 @@ class RunEngine:
         self._finish_ok(i, value, None, d)
 
     def _finish_ok(self, i: int, value: Any, artifact: str | None, d: Decision) -> None:
+        if artifact is not None:
+            self.any_artifacts = True
         self._set(i, NodeStatus.SUCCEEDED)
         self.results[i], self.artifacts[i] = value, artifact
         d.transitions.append(Transition(self.ids[i], NodeStatus.SUCCEEDED, self.attempts[i], artifact=artifact))

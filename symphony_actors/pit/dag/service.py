@@ -72,8 +72,7 @@ class DagService:
         self.runs: dict[str, _Run] = {}
         self.load: dict[str, int] = {e: 0 for e in self.executors}
         self.assigned: dict[tuple[str, TaskKey], str] = {}      # (run, task key) -> executor
-        self._pending_nodes: list[tuple[Any, ...]] = []
-        self._pending_events: list[tuple[Any, ...]] = []
+        self._log: dict[str, list[list[Any]]] = {}   # run -> records not yet checkpointed
         self._dirty_runs: set[str] = set()
         self.tasks_done = 0
         self.bookkeeping_s = 0.0
@@ -99,7 +98,7 @@ class DagService:
         assert isinstance(wf, Workflow)
         engine = RunEngine(run_id, wf)
         run = _Run(engine, wf.name, seq=seq, status="running", started=time.time())
-        for node_id, status, attempt, executor, result, artifact, error in self.store.node_rows(run_id):
+        for node_id, (status, attempt, executor, result, artifact, error) in self.store.node_states(run_id).items():
             if node_id not in engine.index:
                 continue
             engine.restore(node_id, status, attempt, result, artifact, error)
@@ -118,7 +117,9 @@ class DagService:
         rid = run_id or new_run_id()
         if rid in self.runs:
             raise ConflictError(f"run {rid!r} exists already", run_id=rid)
-        self.store.create_run(rid, wf.name, dumps_binary(wf, level=3), params or {})
+        # The checkpoint keeps the workflow as run; a plain workflow document is stored as it came.
+        as_sent = isinstance(workflow, bytes | bytearray) and not params
+        self.store.create_run(rid, wf.name, bytes(workflow) if as_sent else dumps_binary(wf, level=3), params or {})
         run = _Run(RunEngine(rid, wf), wf.name)
         self.runs[rid] = run
         self._event(run, "queued", {"workflow": wf.name, "nodes": len(wf.nodes)})
@@ -166,38 +167,31 @@ class DagService:
         now = time.time()
         results = run.engine.results
         index = run.engine.index
+        log = self._log.setdefault(rid, [])
+        first = run.seq + 1
         for t in transitions:
             run.seq += 1
-            result = encode(results[index[t.node_id]]) if t.status == NodeStatus.SUCCEEDED else None
-            if t.status != "retried":
-                self._pending_nodes.append((rid, t.node_id, t.status, t.attempt, None, result, t.artifact,
-                                            encode(t.error), now))
-            name = "started" if t.status == NodeStatus.RUNNING else t.status  # the event users know
-            payload = {"node": t.node_id, "status": t.status, "attempt": t.attempt}
-            if t.detail:
-                payload["detail"] = t.detail
-            if t.error:
-                payload["error"] = t.error
-            if t.artifact:
-                payload["artifact"] = t.artifact
-            self._pending_events.append((rid, run.seq, now, f"run.{rid}.node.{name}", encode(payload)))
+            result = results[index[t.node_id]] if t.status == NodeStatus.SUCCEEDED else None
+            log.append(["n", run.seq, now, t.node_id, t.status, t.attempt, t.detail, t.error, t.artifact, result])
         self._dirty_runs.add(rid)
         if len(transitions) > COALESCE_ABOVE:
-            self.ctx.publish(f"run.{rid}.progress", {"run_id": rid, "seq": run.seq,
+            self.ctx.publish(f"run.{rid}.progress", {"run_id": rid, "seq": run.seq, "from_seq": first,
                                                     "counts": dict(run.engine.counts),
                                                     "total": len(run.engine.ids)})
         else:
+            seq = first
             for t in transitions:
                 name = "started" if t.status == NodeStatus.RUNNING else t.status
-                self.ctx.publish(f"run.{rid}.node.{name}", {"run_id": rid, "node": t.node_id,
-                                                                "attempt": t.attempt, "detail": t.detail,
-                                                                "error": t.error, "seq": run.seq})
+                self.ctx.publish(f"run.{rid}.node.{name}", {"run_id": rid, "node": t.node_id, "status": t.status,
+                                                            "attempt": t.attempt, "detail": t.detail,
+                                                            "error": t.error, "artifact": t.artifact, "seq": seq})
+                seq += 1
 
     def _event(self, run: _Run, what: str, payload: dict[str, Any]) -> None:
         rid = run.engine.run_id
         run.seq += 1
         payload = {"run_id": rid, "seq": run.seq, **payload}
-        self._pending_events.append((rid, run.seq, time.time(), f"run.{rid}.{what}", encode(payload)))
+        self._log.setdefault(rid, []).append(["r", run.seq, time.time(), what, payload])
         self._dirty_runs.add(rid)
         if self.ctx is not None:
             self.ctx.publish(f"run.{rid}.{what}", payload)
@@ -240,12 +234,11 @@ class DagService:
         if not batches:
             return
         # The checkpoint must say which executor holds a task before the task leaves (exactly-once recovery).
-        now = time.time()
         for executor, tasks in batches.items():
             for t in tasks:
                 if t.item < 0:
-                    self._pending_nodes.append((t.run_id, t.node_id, NodeStatus.QUEUED, t.attempt, executor,
-                                                None, None, None, now))
+                    self._log.setdefault(t.run_id, []).append(["a", t.node_id, t.attempt, executor])
+                    self._dirty_runs.add(t.run_id)
         self._flush()
         for executor, tasks in batches.items():
             for i in range(0, len(tasks), BATCH_MAX):
@@ -310,22 +303,24 @@ class DagService:
 
     # ------------------------------------------------------------------ checkpoint
     def _flush(self) -> None:
-        if self.store is None or not (self._pending_nodes or self._pending_events or self._dirty_runs):
+        if self.store is None or not self._dirty_runs:
             return
-        runs = []
+        runs, logs = [], []
         for rid in self._dirty_runs:
             run = self.runs.get(rid)
             if run is None:
                 continue
+            records = self._log.pop(rid, None)
+            if records:
+                logs.append((rid, run.seq, records))
             finished = time.time() if run.status not in ("running", "queued", "cancelling") else None
             runs.append((run.status, run.started, finished, run.seq, encode(dict(run.engine.counts)),
                          encode(run.error), rid))
-        self.store.write(runs, self._pending_nodes, self._pending_events)
-        self._pending_nodes, self._pending_events = [], []
+        self.store.write(logs, runs)
         self._dirty_runs.clear()
-        for rid in [r for r, run in self.runs.items() if run.status not in ("running", "cancelling", "queued")
-                    and not run.waiters]:
-            if len(self.runs) > 100:  # keep recent finished runs in memory for fast status; the rest is on disk
+        if len(self.runs) > 100:  # keep recent runs in memory for fast status; the rest is on disk
+            for rid in [r for r, run in self.runs.items()
+                        if run.status not in ("running", "cancelling", "queued") and not run.waiters][:50]:
                 del self.runs[rid]
 
     # ------------------------------------------------------------------ queries
@@ -342,8 +337,8 @@ class DagService:
         assert self.store is not None
         info = self.store.run(run_id)
         if nodes:
-            info["nodes"] = {r[0]: {"status": r[1], "attempts": r[2], "artifact": r[5], "error": r[6]}
-                             for r in self.store.node_rows(run_id)}
+            info["nodes"] = {n: {"status": st[0], "attempts": st[1], "artifact": st[4], "error": st[5]}
+                             for n, st in self.store.node_states(run_id).items()}
         return info
 
     def result(self, run_id: str, node_id: str) -> Any:
@@ -351,9 +346,9 @@ class DagService:
         if run is not None and node_id in run.engine.index:
             return run.engine.result_of(node_id)
         assert self.store is not None
-        for row in self.store.node_rows(run_id):
-            if row[0] == node_id:
-                return row[4]
+        state = self.store.node_states(run_id).get(node_id)
+        if state is not None:
+            return state[3]
         raise NotFoundError(f"run {run_id!r} has no node {node_id!r}", run_id=run_id, node=node_id)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:

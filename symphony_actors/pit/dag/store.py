@@ -1,17 +1,25 @@
-"""Run checkpoints in SQLite (WAL) under ``<data>/dag/runs.sqlite``.
+"""Run checkpoints in SQLite (WAL) under ``<data>/dag/runs.sqlite``, event-sourced.
 
-The tracker writes in batches: every state change of a flush window goes in one
-transaction (node rows upserted, events appended, run rows updated), so
-checkpointing costs one commit per batch of results rather than one per node.
-What is committed survives a crash of the tracker; a restarted tracker reloads
-every unfinished run and resumes it.
+A run's checkpoint *is* its event log: every node transition (with the
+node's result when it succeeded) and every run event, plus which executor
+holds each dispatched task. The tracker appends one row per run per flush
+(a CBOR list of records), so checkpointing a batch of 256 results costs one
+insert and one commit, not one row per node. Recovery replays the log; the
+events API reads the same rows, so subscribers can resume from any cursor,
+across tracker restarts.
+
+Records (lists, CBOR-encoded together):
+
+* ``["n", seq, at, node, status, attempt, detail, error, artifact, result]``: a node transition
+* ``["r", seq, at, topic_suffix, payload]``: a run event (queued, started, finished, ...)
+* ``["a", node, attempt, executor]``: a task handed to an executor (not an event)
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +27,20 @@ import cbor2
 
 from symphony_actors.domain.errors import NotFoundError, StorageError
 
-__all__ = ["DagStore", "decode", "encode"]
+__all__ = ["DagStore", "NodeState", "decode", "encode"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
     run_id TEXT PRIMARY KEY, name TEXT NOT NULL, workflow BLOB NOT NULL, params BLOB,
     status TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
     seq INTEGER NOT NULL DEFAULT 0, counts BLOB, error BLOB);
-CREATE TABLE IF NOT EXISTS nodes(
-    run_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
-    executor TEXT, result BLOB, artifact TEXT, error BLOB, updated REAL NOT NULL,
-    PRIMARY KEY(run_id, node_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events(
-    run_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, topic TEXT NOT NULL, payload BLOB,
-    PRIMARY KEY(run_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log(
+    run_id TEXT NOT NULL, last_seq INTEGER NOT NULL, part INTEGER NOT NULL, records BLOB NOT NULL,
+    PRIMARY KEY(run_id, part)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
 """
+
+NodeState = tuple[str, int, str | None, Any, str | None, Any]  # status, attempt, executor, result, artifact, error
 
 
 def encode(value: Any) -> bytes | None:
@@ -57,28 +63,37 @@ class DagStore:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the run database {path}: {exc}", path=str(path)) from exc
         self.path = path
+        self._parts: dict[str, int] = {}
 
     def close(self) -> None:
         self.db.close()
 
     # ------------------------------------------------------------------ writes
     def create_run(self, run_id: str, name: str, workflow: bytes, params: dict[str, Any]) -> None:
-        self.db.execute("INSERT INTO runs(run_id, name, workflow, params, status, created) VALUES (?,?,?,?,?,?)",
-                        (run_id, name, workflow, encode(params), "queued", time.time()))
+        try:
+            self.db.execute("INSERT INTO runs(run_id, name, workflow, params, status, created) VALUES (?,?,?,?,?,?)",
+                            (run_id, name, workflow, encode(params), "queued", time.time()))
+        except sqlite3.IntegrityError as exc:
+            from symphony_actors.domain.errors import ConflictError
 
-    def write(self, runs: Iterable[tuple[Any, ...]], nodes: Iterable[tuple[Any, ...]],
-              events: Iterable[tuple[Any, ...]]) -> None:
-        """One transaction: run updates (status, started, finished, seq, counts, error, run_id),
-        node rows (run_id, node_id, status, attempt, executor, result, artifact, error, updated),
-        events (run_id, seq, at, topic, payload)."""
+            raise ConflictError(f"run {run_id!r} exists already", run_id=run_id) from exc
+
+    def _next_part(self, run_id: str) -> int:
+        part = self._parts.get(run_id)
+        if part is None:
+            row = self.db.execute("SELECT max(part) FROM log WHERE run_id=?", (run_id,)).fetchone()
+            part = row[0] if row and row[0] is not None else 0
+        part += 1
+        self._parts[run_id] = part
+        return part
+
+    def write(self, logs: Iterable[tuple[str, int, list[list[Any]]]], runs: Iterable[tuple[Any, ...]]) -> None:
+        """One transaction: a log row per run (run_id, last seq, records) and run row updates
+        (status, started, finished, seq, counts, error, run_id)."""
         try:
             self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, node_id) DO UPDATE SET "
-                "status=excluded.status, attempt=excluded.attempt, executor=coalesce(excluded.executor, executor),"
-                " result=excluded.result, artifact=excluded.artifact, error=excluded.error, updated=excluded.updated",
-                nodes)
-            self.db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?)", events)
+            self.db.executemany("INSERT INTO log VALUES (?,?,?,?)",
+                                [(rid, last, self._next_part(rid), cbor2.dumps(recs)) for rid, last, recs in logs])
             self.db.executemany(
                 "UPDATE runs SET status=?, started=coalesce(?, started), finished=?, seq=?, counts=?, error=? "
                 "WHERE run_id=?", runs)
@@ -86,6 +101,7 @@ class DagStore:
         except sqlite3.Error as exc:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+            self._parts.clear()
             raise StorageError(f"checkpoint write failed: {exc}") from exc
 
     # ------------------------------------------------------------------ reads
@@ -108,12 +124,49 @@ class DagStore:
                                "WHERE status IN ('queued', 'running', 'cancelling') ORDER BY created").fetchall()
         return [(r[0], r[1], decode(r[2]) or {}, r[3]) for r in rows]
 
-    def node_rows(self, run_id: str) -> list[tuple[str, str, int, str | None, Any, str | None, Any]]:
-        rows = self.db.execute("SELECT node_id, status, attempt, executor, result, artifact, error FROM nodes "
-                               "WHERE run_id=?", (run_id,)).fetchall()
-        return [(r[0], r[1], r[2], r[3], decode(r[4]), r[5], decode(r[6])) for r in rows]
+    def records(self, run_id: str, after: int = 0) -> Iterator[list[Any]]:
+        for (blob,) in self.db.execute("SELECT records FROM log WHERE run_id=? AND last_seq>? ORDER BY part",
+                                       (run_id, after)):
+            yield from cbor2.loads(blob)
+
+    def node_states(self, run_id: str) -> dict[str, NodeState]:
+        """The last recorded state of every node (replaying the log)."""
+        states: dict[str, list[Any]] = {}
+        for rec in self.records(run_id):
+            if rec[0] == "n":
+                _, _seq, _at, node, status, attempt, _detail, error, artifact, result = rec
+                if status == "retried":
+                    prev = states.get(node)
+                    states[node] = ["retrying", attempt, prev[2] if prev else None, None, None, error]
+                else:
+                    prev = states.get(node)
+                    states[node] = [status, attempt, prev[2] if prev else None, result, artifact, error]
+            elif rec[0] == "a":
+                _, node, attempt, executor = rec
+                prev = states.get(node)
+                states[node] = ["queued", attempt, executor, None, None, None] if prev is None or \
+                    prev[0] not in ("succeeded", "failed", "skipped", "cancelled") else prev
+        return {k: (v[0], v[1], v[2], v[3], v[4], v[5]) for k, v in states.items()}
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT seq, at, topic, payload FROM events WHERE run_id=? AND seq>? "
-                               "ORDER BY seq LIMIT ?", (run_id, after, limit)).fetchall()
-        return [{"seq": r[0], "at": r[1], "topic": r[2], "payload": decode(r[3])} for r in rows]
+        out: list[dict[str, Any]] = []
+        for rec in self.records(run_id, after):
+            if rec[0] == "a" or rec[1] <= after:
+                continue
+            if rec[0] == "n":
+                _, seq, at, node, status, attempt, detail, error, artifact, _result = rec
+                name = "started" if status == "running" else status
+                payload: dict[str, Any] = {"node": node, "status": status, "attempt": attempt}
+                if detail:
+                    payload["detail"] = detail
+                if error:
+                    payload["error"] = error
+                if artifact:
+                    payload["artifact"] = artifact
+                out.append({"seq": seq, "at": at, "topic": f"run.{run_id}.node.{name}", "payload": payload})
+            else:
+                _, seq, at, what, payload = rec
+                out.append({"seq": seq, "at": at, "topic": f"run.{run_id}.{what}", "payload": payload})
+            if len(out) >= limit:
+                break
+        return out
