@@ -171,6 +171,14 @@ class Client:
             document: bytes = dumps_binary(workflow, level=3)
         elif isinstance(workflow, str | Path):
             document = read_bytes(workflow)
+            if document[:1] == b"{" and b'"schemaVersion"' in document[:4096]:
+                import orjson
+
+                from symphony_actors.domain.workflow import import_wfformat, is_wfformat
+
+                parsed = orjson.loads(document)
+                if is_wfformat(parsed):  # a WfCommons instance: import it into our model first
+                    document = dumps_binary(import_wfformat(parsed), level=3)
         elif isinstance(workflow, bytes):
             document = workflow
         else:

@@ -84,7 +84,7 @@ def start_system(addr: SystemAddress, *, tree: str | None = None, options: dict[
         cmd += ["--tree", tree]
     if options:
         cmd += ["--options", json.dumps(options)]
-    with open(addr.log_file, "ab") as log:
+    with addr.log_file.open("ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     deadline = time.monotonic() + START_TIMEOUT

@@ -1,0 +1,215 @@
+"""``symphony ext ...``: install, list, search, inspect, enable/disable, remove and audit extensions.
+
+These commands open the registry in the data directory in-process (SQLite in WAL
+mode is safe beside a running system); they need no running system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from symphony_actors.cli import add_system_options
+from symphony_actors.config import resolve
+from symphony_actors.extension_host.permissions import parse_permission
+from symphony_actors.extension_host.service import ExtensionHost
+from symphony_actors.ports.service import ServiceSettings
+
+__all__ = ["register"]
+
+
+def _host(args: argparse.Namespace) -> ExtensionHost:
+    address = resolve(getattr(args, "port", None), getattr(args, "data_dir", None))
+    return ExtensionHost(ServiceSettings("extensions", address.data_dir))
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)] if rows else \
+        [len(h) for h in headers]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _permissions(title: str, perms: Sequence[str]) -> None:
+    print(f"{title}:" + ("" if perms else " none"))
+    for p in perms:
+        print(f"  - {p}")
+
+
+def _install(args: argparse.Namespace) -> int:
+    host = _host(args)
+    denied = [str(parse_permission(d)) for d in args.deny or ()]  # checked before anything is installed
+    info = host.install(args.path, grant=args.grant, replace=args.replace)
+    drop = [p for p in denied if p in info["granted"]]
+    if drop:
+        info = host.revoke(info["id"], drop)
+    if args.json:
+        _json(info)
+        return 0
+    print(f"installed {info['id']} {info['version']} ({info['type']})")
+    _permissions("requested permissions", info["requested"])
+    if info["denied"]:
+        _permissions("denied (not granted)", info["denied"])
+    elif info["requested"]:
+        print("all requested permissions granted (revoke with: symphony ext revoke ID PERMISSION)")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    items = _host(args).list(enabled_only=args.enabled)
+    if args.json:
+        _json(items)
+        return 0
+    if not items:
+        print("no extensions installed")
+        return 0
+    _table([[e["id"], e["version"], e["type"], "yes" if e["enabled"] else "no", e["name"]] for e in items],
+           ["ID", "VERSION", "TYPE", "ENABLED", "NAME"])
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    hits = _host(args).search(args.query, type=args.type, permission=args.permission, limit=args.limit)
+    if args.json:
+        _json(hits)
+        return 0
+    if not hits:
+        print("no matches")
+        return 0
+    _table([[h["id"], h["version"], h["type"], f"{h['score']:.2f}", textwrap.shorten(h["description"], 60)]
+            for h in hits], ["ID", "VERSION", "TYPE", "SCORE", "DESCRIPTION"])
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = _host(args).info(args.id)
+    if args.json:
+        _json(info)
+        return 0
+    m = info["manifest"]
+    print(f"{m['id']} {m['version']}  ({m['type']}, {'enabled' if info['enabled'] else 'disabled'})")
+    print(f"name: {m['name']}")
+    print("description: " + textwrap.fill(m["description"], 100, subsequent_indent="  "))
+    if m["keywords"]:
+        print(f"keywords: {', '.join(m['keywords'])}")
+    print(f"entry: {m['entry']}    symphony: {m['symphony'] or 'any'}")
+    print(f"path: {info['path']}")
+    deps = m["dependencies"]
+    print("dependencies: " + (", ".join(f"{k} {v}".rstrip() for k, v in deps.items()) or "none"))
+    print("dependents: " + (", ".join(info["dependents"]) or "none"))
+    lim = m["limits"]
+    print(f"limits: memory {lim['memory_mb']} MiB, cpu share {lim['cpu_share']}, timeout {lim['timeout_s']} s")
+    _permissions("requested", info["requested"])
+    _permissions("granted", info["granted"])
+    for node in m["contributes"]["nodes"]:
+        ins = ", ".join(f"{p['name']}: {p['type']}" for p in node["inputs"])
+        outs = ", ".join(f"{p['name']}: {p['type']}" for p in node["outputs"])
+        print(f"node {node['name']}: ({ins}) -> ({outs})")
+    for cmd in m["contributes"]["commands"]:
+        print(f"command {cmd['id']}: {cmd['title']}")
+    return 0
+
+
+def _enable(args: argparse.Namespace) -> int:
+    e = _host(args).enable(args.id)
+    print(f"{e['id']} enabled")
+    return 0
+
+
+def _disable(args: argparse.Namespace) -> int:
+    e = _host(args).disable(args.id, force=args.force)
+    print(f"{e['id']} disabled")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    e = _host(args).remove(args.id, force=args.force)
+    print(f"removed {e['id']} {e['version']}")
+    return 0
+
+
+def _grant(args: argparse.Namespace) -> int:
+    info = _host(args).grant(args.id, args.permissions)
+    _permissions(f"{info['id']} granted", info["granted"])
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    info = _host(args).revoke(args.id, args.permissions)
+    _permissions(f"{info['id']} granted", info["granted"])
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    records = _host(args).audit(args.id, limit=args.limit)
+    if args.json:
+        _json(records)
+        return 0
+    if not records:
+        print("no audit records" + (f" for {args.id}" if args.id else ""))
+        return 0
+    _table([[str(r.get("time")), str(r.get("extension")), str(r.get("decision")), str(r.get("permission")),
+             str(r.get("target") or "")] for r in records], ["TIME", "EXTENSION", "DECISION", "PERMISSION", "TARGET"])
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    ext = subparsers.add_parser("ext", help="manage extensions (install, list, search, info, remove, audit)")
+    sub = ext.add_subparsers(dest="ext_command", metavar="ACTION", required=True)
+
+    def add(name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        add_system_options(p)  # so `symphony ext list --data-dir D` works as well as `symphony --data-dir D ext list`
+        return p
+
+    p = add("install", _install, "install an extension from a folder or a .zip/.tar.gz archive")
+    p.add_argument("path")
+    p.add_argument("--grant", action="append", metavar="PERMISSION",
+                   help="grant only these requested permissions (repeat); default: all requested")
+    p.add_argument("--deny", action="append", metavar="PERMISSION", help="do not grant this permission (repeat)")
+    p.add_argument("--replace", action="store_true", help="replace an installed version")
+    p.add_argument("--json", action="store_true")
+
+    p = add("list", _list, "list installed extensions")
+    p.add_argument("--enabled", action="store_true", help="only enabled ones")
+    p.add_argument("--json", action="store_true")
+
+    p = add("search", _search, "search installed extensions by id, name, description and keywords")
+    p.add_argument("query")
+    p.add_argument("--type", choices=["instrument", "operator", "addon"])
+    p.add_argument("--permission", help="only extensions requesting this permission (kind or full string)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+
+    p = add("info", _info, "show an installed extension: manifest, grants, dependencies")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    for name, func, text in (("enable", _enable, "enable an extension"), ("disable", _disable, "disable an extension"),
+                             ("remove", _remove, "uninstall an extension")):
+        p = add(name, func, text)
+        p.add_argument("id")
+        if name != "enable":
+            p.add_argument("--force", action="store_true", help="even if other extensions depend on it")
+
+    for name, func, text in (("grant", _grant, "grant requested permissions"),
+                             ("revoke", _revoke, "revoke granted permissions")):
+        p = add(name, func, text)
+        p.add_argument("id")
+        p.add_argument("permissions", nargs="+", metavar="PERMISSION")
+
+    p = add("audit", _audit, "show permission denials (all, or of one extension)")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
