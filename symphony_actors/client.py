@@ -4,7 +4,7 @@
     with symphony_actors.connect() as sym:          # port from $SYMPHONY_PORT or 19500
         sym.status()                                 # the supervision tree
         sym.ask("bus", "stats")                      # call a service method
-        sym.call("bus", "poll", subscription=s, timeout=1.0)
+        sym.call("bus", "poll", subscription=s, wait=1.0)
         sym.publish("notes.hello", {"text": "hi"})
         for event in sym.subscribe("supervisor.#"):  # live events
             ...
@@ -44,8 +44,8 @@ class Subscription:
         """The events that arrived since the last call (waits up to ``timeout`` s for the first)."""
         if self.closed:
             raise UsageError("subscription is closed")
-        reply = self._client.call("bus", "poll", subscription=self.id, max=max_events, timeout=timeout,
-                                  _timeout=timeout + 10.0)
+        reply = self._client.call("bus", "poll", subscription=self.id, max=max_events, wait=timeout,
+                                  timeout=timeout + 10.0)
         self.dropped += int(reply.get("dropped", 0))
         events: list[dict[str, Any]] = reply.get("events", [])
         return events
@@ -89,8 +89,8 @@ class RunHandle:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            snap: dict[str, Any] = self._client.call("dag", "wait", run_id=self.run_id, timeout=min(left, 30.0),
-                                                     _timeout=min(left, 30.0) + 10.0)
+            snap: dict[str, Any] = self._client.call("dag", "wait", run_id=self.run_id, within=min(left, 30.0),
+                                                     timeout=min(left, 30.0) + 10.0)
             if snap.get("finished") or snap.get("status") not in ("running", "queued", "cancelling"):
                 return snap
             if time.monotonic() >= deadline:
@@ -134,8 +134,6 @@ class Client:
     # ------------------------------------------------------------------ Caller
     def call(self, service: str, method: str, /, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """Call ``method`` of ``service`` with keyword arguments and return its result."""
-        if "_timeout" in kwargs:
-            timeout = kwargs.pop("_timeout")
         return self._endpoint.request(service, method, kwargs, timeout)
 
     def tell(self, service: str, method: str | dict[str, Any], /, **kwargs: Any) -> None:

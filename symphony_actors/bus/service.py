@@ -99,20 +99,20 @@ class BusService:
             sub.waiter.resolve({"events": [], "dropped": sub.dropped, "closed": True})
         return sub is not None
 
-    def poll(self, subscription: str, max: int = 100, timeout: float = 0.0) -> Any:
-        """Events after the last poll, oldest first; waits up to ``timeout`` s when there are none."""
+    def poll(self, subscription: str, max: int = 100, wait: float = 0.0) -> Any:
+        """Events after the last poll, oldest first; waits up to ``wait`` s when there are none."""
         sub = self._clients.get(subscription)
         if sub is None:
             raise NotFoundError(f"no subscription {subscription!r} (closed, or the bus restarted)",
                                 subscription=subscription)
         sub.last_poll = time.time()
-        if sub.events or timeout <= 0 or self.ctx is None:
+        if sub.events or wait <= 0 or self.ctx is None:
             return self._take(sub, max)
         if sub.waiter is not None:  # one waiting poll per subscription: the older one answers empty now
             sub.waiter.resolve({"events": [], "dropped": 0})
         sub.waiter = self.ctx.defer()
         sub.waiter_max = max
-        self.ctx.call_later(min(timeout, 30.0), "wake_poll", subscription=subscription, token=id(sub.waiter))
+        self.ctx.call_later(min(wait, 30.0), "wake_poll", subscription=subscription, token=id(sub.waiter))
         return sub.waiter
 
     def wake_poll(self, subscription: str, token: int) -> None:

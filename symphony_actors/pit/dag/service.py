@@ -66,7 +66,8 @@ class DagService:
         opts = settings.options
         n = int(opts.get("executors", 1))
         self.executors: list[str] = list(opts.get("executor_names") or [f"exec-{i}" for i in range(n)])
-        self.store_path = Path(opts.get("db", settings.data_dir / "dag" / "runs.sqlite"))
+        db = opts.get("db")
+        self.store_path = Path(db) if db else settings.data_dir / "dag" / "runs.sqlite"  # ":memory:" for fakes
         self.ctx: Any = None
         self.store: DagStore | None = None
         self.runs: dict[str, _Run] = {}
@@ -385,8 +386,8 @@ class DagService:
         self._flush()
         return {"run_id": run_id, "status": run.status, "cancelled": True}
 
-    def wait(self, run_id: str, timeout: float = 60.0) -> Any:
-        """The run's snapshot once it has finished, or after ``timeout`` seconds (``finished`` says which)."""
+    def wait(self, run_id: str, within: float = 60.0) -> Any:
+        """The run's snapshot once it has finished, or after ``within`` seconds (``finished`` says which)."""
         run = self.runs.get(run_id)
         if run is None:
             return self.status(run_id)
@@ -394,7 +395,7 @@ class DagService:
             return self._snapshot(run)
         waiter = self.ctx.defer()
         run.waiters.append(waiter)
-        self.ctx.call_later(max(0.0, timeout), "wake_waiters", run_id=run_id, token=id(waiter))
+        self.ctx.call_later(max(0.0, within), "wake_waiters", run_id=run_id, token=id(waiter))
         return waiter
 
     def wake_waiters(self, run_id: str, token: int) -> None:
