@@ -1,0 +1,225 @@
+"""The extension host service: registry, grants, search and audit behind one plain object.
+
+Built by ``build(settings)`` (``symphony_actors/extension_host/service.py:build``); every exported
+method takes keyword arguments and returns plain data. Options (``settings.options``):
+``workspace`` (the folder ``${workspace}`` grants refer to), ``search_engine`` (auto, tantivy, sqlite).
+
+The loader (issue 6, part 7) adds ``load``/``activate`` on top of :meth:`ExtensionHost.plan_load`,
+which returns the resolved steps, and :meth:`ExtensionHost.check_access`, the boundary check the
+bus, artifact store and model pool call for requests coming from extension actors.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, ClassVar
+
+from symphony_actors.domain.errors import UsageError
+from symphony_actors.extension_host.permissions import KINDS, AccessGuard, AuditLog
+from symphony_actors.extension_host.plan import path_variables, plan_load
+from symphony_actors.extension_host.registry import InstalledExtension, Registry
+from symphony_actors.extension_host.search import SearchIndex, create_index
+from symphony_actors.ports.service import ActorContext, Caller, ServiceSettings
+
+__all__ = ["ExtensionHost", "ExtensionHostClient", "build"]
+
+EVENT_PREFIX = "extensions"
+
+
+class ExtensionHost:
+    """Install, list, inspect, enable/disable, remove, search and audit extensions in the data directory."""
+
+    EXPORTS: ClassVar[frozenset[str]] = frozenset({
+        "install", "list", "info", "enable", "disable", "remove", "search", "audit", "grant", "revoke",
+        "resolve", "plan_load", "check_access", "node_types"})
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.root = settings.data_dir / "extensions"
+        self.registry = Registry(self.root)
+        self.audit_log = AuditLog(self.root / "audit.jsonl")
+        self.workspace: str | None = settings.options.get("workspace")
+        self._engine = str(settings.options.get("search_engine", "auto"))
+        self._index: SearchIndex | None = None
+        self._index_generation = -1
+        self._ctx: ActorContext | None = None
+
+    # ---------------------------------------------------------------- hooks
+    def on_start(self, ctx: ActorContext) -> None:
+        self._ctx = ctx
+
+    def on_stop(self) -> None:
+        self.registry.close()
+
+    def _event(self, what: str, payload: dict[str, Any]) -> None:
+        if self._ctx is not None:
+            self._ctx.publish(f"{EVENT_PREFIX}.{what}", payload)
+
+    # ---------------------------------------------------------------- registry
+    def install(self, path: str, grant: builtins.list[str] | None = None, replace: bool = False) -> dict[str, Any]:
+        """Install from a folder or archive; ``grant`` None grants every requested permission.
+
+        The reply lists ``requested``, ``granted`` and ``denied`` permissions so the caller can show them.
+        """
+        ext = self.registry.install(path, grant=grant, replace=replace)
+        self._event("installed", {"id": ext.id, "version": str(ext.manifest.version)})
+        return ext.to_dict()
+
+    def list(self, enabled_only: bool = False) -> builtins.list[dict[str, Any]]:
+        return [e.summary() for e in self.registry.list(enabled_only=enabled_only)]
+
+    def info(self, extension_id: str) -> dict[str, Any]:
+        ext = self.registry.get(extension_id)
+        return {**ext.to_dict(), "dependents": self.registry.dependents(extension_id)}
+
+    def enable(self, extension_id: str) -> dict[str, Any]:
+        ext = self.registry.set_enabled(extension_id, True)
+        self._event("enabled", {"id": ext.id})
+        return ext.summary()
+
+    def disable(self, extension_id: str, force: bool = False) -> dict[str, Any]:
+        ext = self.registry.set_enabled(extension_id, False, force=force)
+        self._event("disabled", {"id": ext.id})
+        return ext.summary()
+
+    def remove(self, extension_id: str, force: bool = False) -> dict[str, Any]:
+        ext = self.registry.remove(extension_id, force=force)
+        self._event("removed", {"id": ext.id})
+        return ext.summary()
+
+    def grant(self, extension_id: str, permissions: builtins.list[str]) -> dict[str, Any]:
+        ext = self.registry.grant(extension_id, permissions)
+        self._event("grants_changed", {"id": ext.id, "granted": list(ext.granted)})
+        return ext.to_dict()
+
+    def revoke(self, extension_id: str, permissions: builtins.list[str]) -> dict[str, Any]:
+        ext = self.registry.revoke(extension_id, permissions)
+        self._event("grants_changed", {"id": ext.id, "granted": list(ext.granted)})
+        return ext.to_dict()
+
+    def resolve(self, extension_id: str) -> builtins.list[dict[str, str]]:
+        """The activation order (dependencies first) as ``[{"id", "version"}]``."""
+        return [{"id": m.id, "version": str(m.version)} for m in self.registry.resolve(extension_id).order]
+
+    def plan_load(self, extension_id: str) -> builtins.list[dict[str, Any]]:
+        """What the loader must start for ``extension_id``, dependencies first (see ``plan.LoadStep``)."""
+        return [s.to_dict() for s in plan_load(self.registry, extension_id, workspace=self.workspace)]
+
+    def node_types(self) -> builtins.list[dict[str, Any]]:
+        """Node types contributed by enabled extensions, for workflow validation and editors.
+
+        Each: ``{"extension", "version", "type", "node", "title", "inputs", "outputs", "params"}`` where the
+        ports are ``{"name", "type", "required", "description"}`` and ``params`` a schema.
+        """
+        out: builtins.list[dict[str, Any]] = []
+        for ext in self.registry.list(enabled_only=True):
+            m = ext.manifest.to_dict()
+            for node in m["contributes"]["nodes"]:
+                out.append({"extension": ext.id, "version": m["version"], "type": m["type"], "node": node["name"],
+                            "title": node["title"], "inputs": node["inputs"], "outputs": node["outputs"],
+                            "params": node["params"]})
+        return out
+
+    # ---------------------------------------------------------------- permissions
+    def guard(self, extension_id: str) -> AccessGuard:
+        """The access guard of an installed extension (grants with its path variables, audit log)."""
+        ext = self.registry.get(extension_id)
+        variables = path_variables(ext, self.root, self.workspace)
+        return AccessGuard(ext.grant_set(variables), self.audit_log)
+
+    def check_access(self, extension_id: str, kind: str, target: str | None = None) -> bool:
+        """Allow (True) or raise ``PermissionDenied`` and audit: the host's boundary check for extension requests.
+
+        ``kind`` is a permission kind (``bus.publish``, ``artifact.read``, ``model.use``, ...), ``target`` the
+        topic, artifact id, model name or path concerned.
+        """
+        if kind not in KINDS:
+            raise UsageError(f"unknown permission kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+        self.guard(extension_id).check(kind, target)
+        return True
+
+    def audit(self, extension_id: str | None = None, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """Audit records (denials), oldest first, the last ``limit`` of them."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise UsageError("limit must be a positive integer")
+        return self.audit_log.read(extension_id, limit)
+
+    # ---------------------------------------------------------------- search
+    def _current_index(self) -> SearchIndex:
+        gen = self.registry.generation
+        if self._index is None or gen != self._index_generation:
+            index = create_index(self._engine)
+            index.build(e.search_entry() for e in self.registry.list())
+            self._index, self._index_generation = index, gen
+        return self._index
+
+    def search(self, query: str, type: str | None = None, permission: str | None = None,
+               limit: int = 20) -> builtins.list[dict[str, Any]]:
+        """Installed extensions best matching ``query`` (prefix and typo tolerant), filtered by type/permission."""
+        if type is not None and type not in ("instrument", "operator", "addon"):
+            raise UsageError(f"type must be instrument, operator or addon, not {type!r}")
+        return [h.to_dict() for h in self._current_index().search(query, type=type, permission=permission,
+                                                                   limit=limit)]
+
+    def installed(self, extension_id: str) -> InstalledExtension:
+        """In-process access to the registry record (not exported)."""
+        return self.registry.get(extension_id)
+
+
+def build(settings: ServiceSettings) -> ExtensionHost:
+    return ExtensionHost(settings)
+
+
+class ExtensionHostClient:
+    """Calls an :class:`ExtensionHost` hosted under ``service`` through a :class:`Caller`."""
+
+    def __init__(self, caller: Caller, service: str = "exthost") -> None:
+        self._caller = caller
+        self._service = service
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        return self._caller.call(self._service, method, **kwargs)
+
+    def install(self, path: str, grant: list[str] | None = None, replace: bool = False) -> dict[str, Any]:
+        return self._call("install", path=path, grant=grant, replace=replace)  # type: ignore[no-any-return]
+
+    def list(self, enabled_only: bool = False) -> builtins.list[dict[str, Any]]:
+        return self._call("list", enabled_only=enabled_only)  # type: ignore[no-any-return]
+
+    def info(self, extension_id: str) -> dict[str, Any]:
+        return self._call("info", extension_id=extension_id)  # type: ignore[no-any-return]
+
+    def enable(self, extension_id: str) -> dict[str, Any]:
+        return self._call("enable", extension_id=extension_id)  # type: ignore[no-any-return]
+
+    def disable(self, extension_id: str, force: bool = False) -> dict[str, Any]:
+        return self._call("disable", extension_id=extension_id, force=force)  # type: ignore[no-any-return]
+
+    def remove(self, extension_id: str, force: bool = False) -> dict[str, Any]:
+        return self._call("remove", extension_id=extension_id, force=force)  # type: ignore[no-any-return]
+
+    def grant(self, extension_id: str, permissions: builtins.list[str]) -> dict[str, Any]:
+        return self._call("grant", extension_id=extension_id, permissions=permissions)  # type: ignore[no-any-return]
+
+    def revoke(self, extension_id: str, permissions: builtins.list[str]) -> dict[str, Any]:
+        return self._call("revoke", extension_id=extension_id, permissions=permissions)  # type: ignore[no-any-return]
+
+    def resolve(self, extension_id: str) -> builtins.list[dict[str, str]]:
+        return self._call("resolve", extension_id=extension_id)  # type: ignore[no-any-return]
+
+    def plan_load(self, extension_id: str) -> builtins.list[dict[str, Any]]:
+        return self._call("plan_load", extension_id=extension_id)  # type: ignore[no-any-return]
+
+    def check_access(self, extension_id: str, kind: str, target: str | None = None) -> bool:
+        return bool(self._call("check_access", extension_id=extension_id, kind=kind, target=target))
+
+    def node_types(self) -> builtins.list[dict[str, Any]]:
+        return self._call("node_types")  # type: ignore[no-any-return]
+
+    def audit(self, extension_id: str | None = None, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        return self._call("audit", extension_id=extension_id, limit=limit)  # type: ignore[no-any-return]
+
+    def search(self, query: str, type: str | None = None, permission: str | None = None,
+               limit: int = 20) -> builtins.list[dict[str, Any]]:
+        return self._call("search", query=query, type=type, permission=permission,  # type: ignore[no-any-return]
+                          limit=limit)
