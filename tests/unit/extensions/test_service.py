@@ -16,7 +16,7 @@ from tests.unit.extensions.conftest import EXAMPLES
 @pytest.fixture
 def runtime(data_dir: Path, tmp_path: Path) -> Iterator[LocalRuntime]:
     rt = LocalRuntime(data_dir)
-    rt.start("extensions", "symphony_actors.extension_host.service:build", workspace=str(tmp_path))
+    rt.start("exthost", "symphony_actors.extension_host.service:build", workspace=str(tmp_path))
     yield rt
     rt.close()
 
