@@ -25,12 +25,12 @@ def _addr(args: argparse.Namespace) -> SystemAddress:
     return resolve(getattr(args, "port", None), getattr(args, "data_dir", None))
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(pid: Any) -> bool:
     if not pid:
         return False
     try:
-        p = psutil.Process(pid)
-        return p.status() != psutil.STATUS_ZOMBIE
+        p = psutil.Process(int(pid))
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
@@ -39,7 +39,7 @@ def _session_alive(info: dict[str, Any]) -> bool:
     from symphony_actors.runtime.system import session_pids
 
     sid = info.get("session_id")
-    return bool(sid) and bool(session_pids(int(sid)))
+    return bool(sid) and bool(session_pids(int(str(sid))))
 
 
 def _running_info(addr: SystemAddress) -> dict[str, Any] | None:
@@ -126,14 +126,14 @@ def stop_system(addr: SystemAddress, timeout: float = 30.0) -> tuple[bool, list[
     info = read_run_file(addr)
     if info is None:
         return False, []
-    launcher = info.get("launcher_pid")
+    launcher = int(info.get("launcher_pid") or 0)
     was_running = _alive(launcher) or _session_alive(info)
     if _alive(launcher):
-        os.kill(int(launcher), signal.SIGTERM)
+        os.kill(launcher, signal.SIGTERM)
         try:
-            psutil.Process(int(launcher)).wait(timeout=timeout)
+            psutil.Process(launcher).wait(timeout=timeout)
         except psutil.TimeoutExpired:
-            os.kill(int(launcher), signal.SIGKILL)
+            os.kill(launcher, signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
     killed: list[int] = []

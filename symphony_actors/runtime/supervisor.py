@@ -422,9 +422,10 @@ class Supervisor(RuntimeActor):
                 self.phase = "starting"
             self._start_next()
         else:
-            child = self._by_name(msg.name)
-            if child is None:
+            found = self._by_name(msg.name)
+            if found is None:
                 return
+            child = found
             child.spec = _as_temporary(child.spec)
             child.detail = "normal"
             if child.address is not None:

@@ -99,15 +99,17 @@ class _Context:
                 timeout: float | None = None) -> None:
         """Delivered like the real runtime does: the answer comes back as a later call of ``reply``."""
         self._runtime._requests.append((self._name, service, method, dict(args), reply, context))
-        if not self._runtime._draining:
-            self._runtime.drain()
+        self._runtime.drain()  # waits until the current method returns
 
     def subscribe(self, pattern: str) -> None:
         target = self._runtime.services[self._name]
         hook = getattr(target, "on_event", None)
         if hook is None:
             raise UsageError(f"{self._name} subscribes to {pattern!r} but has no on_event(topic, payload)")
-        self._runtime.subscribe(pattern, lambda ev, h=hook: h(topic=ev.topic, payload=ev.payload))
+        def deliver(ev: PublishedEvent) -> None:
+            hook(topic=ev.topic, payload=ev.payload)
+
+        self._runtime.subscribe(pattern, deliver)
 
     def exit(self) -> None:
         self._runtime._exiting.append(self._name)
@@ -134,6 +136,7 @@ class LocalRuntime:
         self._mailbox: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._subscribers: list[tuple[str, Callable[[PublishedEvent], None]]] = []
         self._draining = False
+        self._handling = 0  # > 0 while a service method or hook runs: what it sends waits until it returns
         self._requests: deque[tuple[str, str, str, dict[str, Any], str, Any]] = deque()
         self._exiting: list[str] = []
 
@@ -145,7 +148,17 @@ class LocalRuntime:
         self.services[name], self._contexts[name] = service, ctx
         on_start = getattr(service, "on_start", None)
         if on_start is not None:
-            on_start(ctx)
+            self._handling += 1
+            try:
+                on_start(ctx)
+            except BaseException:
+                # A service whose on_start failed is not running (as in the real runtime).
+                self.services.pop(name, None)
+                self._contexts.pop(name, None)
+                raise
+            finally:
+                self._handling -= 1
+            self.drain()
         return service
 
     def start(self, name: str, factory: str, **options: Any) -> object:
@@ -171,9 +184,14 @@ class LocalRuntime:
             raise NotFoundError(f"no service named {service!r}", service=service)
         ctx = self._contexts[service]
         ctx._deferred = None
-        result = call_method(target, method, kwargs)
-        if isinstance(result, LocalDeferred):
+        # As in an actor, what the method sends is delivered after it returns (or raises).
+        self._handling += 1
+        try:
+            result = call_method(target, method, kwargs)
+        finally:
+            self._handling -= 1
             self.drain()
+        if isinstance(result, LocalDeferred):
             if not result.done:
                 raise UsageError(f"{service}.{method} deferred its reply and nothing resolved it")
             if result.error is not None:
@@ -183,13 +201,13 @@ class LocalRuntime:
         return result
 
     def tell(self, service: str, method: str, /, **kwargs: Any) -> None:
+        """Queue a call: delivered at once when a test tells, after the current method when a service does."""
         self._mailbox.append((service, method, kwargs))
-        if not self._draining:
-            self.drain()
+        self.drain()
 
     def drain(self) -> None:
         """Deliver queued ``tell`` calls until none are left (in order)."""
-        if self._draining:
+        if self._draining or self._handling:
             return
         self._draining = True
         try:
@@ -204,8 +222,11 @@ class LocalRuntime:
                 service, method, kwargs = self._mailbox.popleft()
                 target = self.services.get(service)
                 if target is None:
-                    self.events.append(PublishedEvent("dead_letter", {"service": service, "method": method},
-                                                      "runtime"))
+                    self._publish(PublishedEvent("dead_letter", {"service": service, "method": method,
+                                                                 "error": NotFoundError(
+                                                                     f"no service named {service!r}",
+                                                                     service=service).to_wire()},
+                                                 "runtime"))
                     continue
                 try:
                     call_method(target, method, kwargs)
@@ -253,13 +274,23 @@ class LocalRuntime:
         heapq.heappush(self._timers, _Timer(self.clock.now + delay, next(self._seq), service, method, kwargs))
 
     def advance(self, seconds: float) -> int:
-        """Move the fake clock and fire every timer now due, in order; returns how many fired."""
-        self.clock.advance(seconds)
+        """Move the fake clock and fire every timer now due, in order; returns how many fired.
+
+        The clock steps to each timer's due time before it fires, so a handler sees the
+        time it was scheduled for, and timers it schedules within the window fire too.
+        """
+        if seconds < 0:
+            raise UsageError(f"cannot move the clock back ({seconds} s)")
+        target = self.clock.now + seconds
         fired = 0
-        while self._timers and self._timers[0].due <= self.clock.now:
+        while self._timers and self._timers[0].due <= target:
             t = heapq.heappop(self._timers)
+            if t.due > self.clock.now:
+                self.clock.advance(t.due - self.clock.now)
             self.tell(t.service, t.method, **t.kwargs)
             fired += 1
+        if target > self.clock.now:
+            self.clock.advance(target - self.clock.now)
         return fired
 
     @property
