@@ -6,11 +6,21 @@ import ctypes
 import os
 import signal
 import time
+from datetime import timedelta
 from typing import Any
 
-from thespian.actors import Actor, ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
+from thespian.actors import (
+    Actor,
+    ActorExitRequest,
+    ChildActorExited,
+    PoisonMessage,
+    ThespianWatch,
+    WakeupMessage,
+    WatchMessage,
+)
 
 from symphony_actors.domain.envelope import Envelope
+from symphony_actors.runtime.direct import Conn, DirectListener, PeerLink
 from symphony_actors.runtime.messages import (
     Ack,
     AddressUpdate,
@@ -45,6 +55,10 @@ def set_title(title: str) -> None:
         return
 
 
+class _DirectFlush:
+    """Wake-up payload: retry writing direct-socket backlogs."""
+
+
 class RuntimeActor(Actor):  # type: ignore[misc]
     """Shared plumbing; subclasses implement ``on_init`` and ``on_message``."""
 
@@ -56,6 +70,8 @@ class RuntimeActor(Actor):  # type: ignore[misc]
         self.root: Any = None
         self.parent: Any = None
         self.outbox: Outbox | None = None
+        self.direct: DirectListener | None = None
+        self._flush_scheduled = False
         self.started_at = time.time()
         set_parent_death_signal()
 
@@ -72,12 +88,49 @@ class RuntimeActor(Actor):  # type: ignore[misc]
         """Envelopes queued for a name that does not exist in the tree."""
         return None
 
-    def receiveMessage(self, msg: Any, sender: Any) -> None:
+    def send(self, targetAddr: Any, msg: Any) -> None:
+        """Thespian's send, or a frame on the direct data plane when the target is a socket."""
+        if isinstance(targetAddr, PeerLink):
+            try:
+                targetAddr.send(msg)
+                return
+            except ConnectionError:
+                targetAddr = targetAddr.fallback  # its socket is gone: Thespian still knows the way
+                if targetAddr is None:
+                    return
+        elif isinstance(targetAddr, Conn):
+            try:
+                targetAddr.send(msg)
+            except ConnectionError:
+                return  # the peer (a client or an actor) went away; nothing waits for this any more
+            return
+        super().send(targetAddr, msg)
+
+    def receiveMessage(self, msg: Any, sender: Any) -> Any:
         try:
-            self.dispatch(msg, sender)
+            if isinstance(msg, WatchMessage) and self.direct is not None:
+                for conn, frame in self.direct.ready(list(msg.ready)):
+                    self.dispatch(frame, conn)
+            elif isinstance(msg, WakeupMessage) and isinstance(msg.payload, _DirectFlush):
+                self._flush_scheduled = False
+            else:
+                self.dispatch(msg, sender)
         finally:
             if self.outbox is not None:
                 self.outbox.flush()
+        if self.direct is None:
+            return None
+        if self.direct.pump() and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.wakeupAfter(timedelta(milliseconds=1), payload=_DirectFlush())
+        # Thespian resets the watch list after every message: hand it back each time.
+        return ThespianWatch(self.direct.filenos())
+
+    def route(self, address: Any, direct: str | None) -> Any:
+        """Where to send to a peer: its socket when it has one and we have a data plane, else Thespian."""
+        if direct and self.direct is not None:
+            return PeerLink(direct, self.direct.add, fallback=address)
+        return address
 
     def dispatch(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, Init):
@@ -94,12 +147,17 @@ class RuntimeActor(Actor):  # type: ignore[misc]
                 self.outbox.ack(msg.sender, msg.seqs or (msg.seq,))
         elif isinstance(msg, AddressUpdate):
             if self.outbox is not None:
-                self.outbox.address_update(msg.name, msg.address, msg.known)
+                route = self.route(msg.address, msg.direct) if msg.address is not None else None
+                self.outbox.address_update(msg.name, route, msg.known)
             self.on_address(msg)
         elif isinstance(msg, CrashNow):
             os.kill(os.getpid(), signal.SIGKILL)
         elif isinstance(msg, ActorExitRequest):
-            self.on_exit()
+            try:
+                self.on_exit()
+            finally:
+                if self.direct is not None:
+                    self.direct.close()
         elif isinstance(msg, ChildActorExited):
             self.on_child_exited(msg.childAddress)
         elif isinstance(msg, WakeupMessage):

@@ -11,7 +11,7 @@ __all__ = ["RawEcho", "RawPinger"]
 
 
 class RawEcho(Actor):  # type: ignore[misc]
-    def receiveMessage(self, msg: Any, sender: Any) -> None:  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, tuple) and msg and msg[0] == "flood":
             self.count = getattr(self, "count", 0) + len(msg[1])
             return
@@ -24,7 +24,7 @@ class RawEcho(Actor):  # type: ignore[misc]
 class RawPinger(Actor):  # type: ignore[misc]
     """('pingpong', target, n) -> list of round-trip seconds, one message in flight at a time."""
 
-    def receiveMessage(self, msg: Any, sender: Any) -> None:  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, tuple) and msg[0] == "pingpong":
             _, self.target, self.n = msg
             self.client, self.times, self.t0 = sender, [], time.perf_counter()

@@ -27,6 +27,8 @@ from symphony_actors.domain.errors import (
     ServiceCrashed,
     error_from_wire,
 )
+from symphony_actors.runtime.direct import TIMEOUT, ClientSocket
+from symphony_actors.runtime.direct import enabled as direct_enabled
 from symphony_actors.runtime.messages import (
     AddressUpdate,
     CrashNow,
@@ -40,6 +42,10 @@ from symphony_actors.runtime.system import ROOT_NAME
 from symphony_actors.runtime.transport import admin_listening, attach
 
 __all__ = ["Endpoint"]
+
+
+class _NotDelivered(Exception):
+    """A request could not be written to its service's socket at all (so it is safe to send again)."""
 
 CHECK_EVERY = 0.25
 
@@ -55,6 +61,9 @@ class Endpoint:
         self._addresses: dict[str, Any] = {}
         self._stray: dict[str, Envelope] = {}
         self._crashed: dict[str, Any] = {}
+        self._direct_paths: dict[str, str] = {}
+        self._sockets: dict[str, ClientSocket] = {}
+        self.use_direct = direct_enabled()
         # The root supervisor has a global name; the admin hands back the running one.
         self._root = self._asys.createActor(Supervisor, globalName=ROOT_NAME)
         self.closed = False
@@ -73,6 +82,8 @@ class Endpoint:
                 time.sleep(0.005)  # the restart is under way (milliseconds): poll against the deadline
                 update = self._resolve(name, timeout or self.default_timeout)
             self._crashed.pop(name, None)
+            if update.direct:
+                self._direct_paths[name] = update.direct
             if update.address is None:
                 if not update.known:
                     raise NotFoundError(f"no service named {name!r} in this system", service=name)
@@ -93,20 +104,91 @@ class Endpoint:
         with self._lock:
             addr = self.lookup(service, timeout)
             req = env_mod.request(method, kwargs, sender="client", timeout=timeout)
-            reply = self._exchange(addr, req, lambda m: isinstance(m, Envelope) and m.correlation_id == req.id,
-                                   timeout, check=(service, addr), deadline=deadline)
+            sock = self._socket(service)
+            if sock is not None:
+                try:
+                    reply = self._exchange_direct(sock, service, addr, req, timeout, deadline)
+                except _NotDelivered:
+                    # The socket's process is gone (restarted since we looked it up) and nothing was
+                    # delivered: safe to send once more, to the replacement.
+                    addr = self.lookup(service, max(0.1, deadline - time.monotonic()))
+                    sock = self._socket(service)
+                    if sock is None:
+                        raise ServiceCrashed(f"{service} is restarting; retry the request", service=service) \
+                            from None
+                    reply = self._exchange_direct(sock, service, addr, req, timeout, deadline)
+            else:
+                reply = self._exchange(addr, req, lambda m: isinstance(m, Envelope) and m.correlation_id == req.id,
+                                       timeout, check=(service, addr), deadline=deadline)
         assert isinstance(reply, Envelope)
         if reply.kind == "error":
             error = error_from_wire(reply.payload)
             if isinstance(error, ServiceCrashed):  # it restarts at a new address: do not send to the old one
                 self._crashed[service] = self._addresses.pop(service, addr)
+                self._drop(service)
             raise error
         return reply.payload
 
     def tell(self, service: str, method: str, kwargs: dict[str, Any]) -> None:
         with self._lock:
             addr = self.lookup(service)
-            self._asys.tell(addr, env_mod.Envelope(env_mod.next_id(), "request", method, kwargs, None, "client"))
+            msg = env_mod.Envelope(env_mod.next_id(), "request", method, kwargs, None, "client")
+            sock = self._socket(service)
+            if sock is not None:
+                try:
+                    sock.send(msg)
+                    return
+                except ConnectionError:
+                    self._drop(service)
+            self._asys.tell(addr, msg)
+
+    # ------------------------------------------------------------------ the direct data plane
+    def _socket(self, service: str) -> ClientSocket | None:
+        if not self.use_direct:
+            return None
+        sock = self._sockets.get(service)
+        if sock is None:
+            path = self._direct_paths.get(service)
+            if path is None:
+                return None
+            try:
+                sock = ClientSocket(path)
+            except ConnectionError:
+                self._direct_paths.pop(service, None)
+                return None
+            self._sockets[service] = sock
+        return sock
+
+    def _drop(self, service: str) -> None:
+        sock = self._sockets.pop(service, None)
+        if sock is not None:
+            sock.close()
+        self._direct_paths.pop(service, None)
+
+    def _exchange_direct(self, sock: ClientSocket, service: str, addr: Any, req: Envelope, timeout: float,
+                         deadline: float) -> Envelope:
+        try:
+            sock.send(req)
+        except ConnectionError:
+            self._drop(service)
+            self._crashed[service] = self._addresses.pop(service, addr)
+            raise _NotDelivered() from None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceeded(f"no reply to {req.topic!r} within {timeout:g} s", timeout=timeout)
+            try:
+                got = sock.recv(min(remaining, 1.0))
+            except ConnectionError:
+                self._drop(service)
+                self._crashed[service] = self._addresses.pop(service, addr)
+                raise ServiceCrashed(f"{service} crashed while handling the request (it is being restarted)",
+                                     service=service) from None
+            if got is TIMEOUT:
+                continue
+            if isinstance(got, Envelope) and got.correlation_id == req.id:
+                return got
+            # Anything else is a late reply to an earlier request that timed out: never this answer.
 
     def status(self, timeout: float = 5.0) -> StatusReply:
         with self._lock:
@@ -123,6 +205,7 @@ class Endpoint:
                     raise NotFoundError(f"no service named {name!r} in this system", service=name)
                 raise ServiceCrashed(f"{name!r} is not running right now")
             self._addresses.pop(name, None)
+            self._drop(name)
             self._crashed[name] = update.address  # the next lookup waits for the replacement
             self._asys.tell(update.address, CrashNow(f"symphony kill {name}"))
             return update.pid
@@ -185,6 +268,8 @@ class Endpoint:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            for name in list(self._sockets):
+                self._drop(name)
             # Never shutdown(): that would stop the shared system for everybody.
             try:
                 self._asys._systemBase.transport.close()

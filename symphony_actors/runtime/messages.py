@@ -28,6 +28,7 @@ class Init:
     root: Any            # root supervisor address (registry); None for the root itself
     data_dir: str
     generation: int      # restart count of this child, for status
+    port: int = 0        # the system's admin port (names the direct-socket directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Started:
     pid: int
     address: Any
     error: dict[str, Any] | None = None  # wire form of the error if on_start failed
+    direct: str | None = None            # its Unix socket for the direct data plane
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class AddressUpdate:
     address: Any         # None while the service is down
     pid: int | None = None
     known: bool = True   # False: no such name in the tree (queued sends are undeliverable)
+    direct: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,7 @@ class RegistryUpdate:
     restarts: int
     started_at: float | None
     detail: str = ""
+    direct: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

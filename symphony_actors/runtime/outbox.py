@@ -70,7 +70,7 @@ class Outbox:
             self._flush(target)
         if self._owed:  # nothing went back to these peers: acknowledge on its own
             owed, self._owed = self._owed, {}
-            for peer, (address, seqs) in owed.items():
+            for address, seqs in owed.values():
                 self._send(address, Ack(self.me, seqs[-1], tuple(seqs)))
 
     def _flush(self, target: str) -> None:

@@ -33,6 +33,8 @@ from symphony_actors.domain.errors import (
 from symphony_actors.hosting import call_method, load_factory
 from symphony_actors.ports.service import ChildSpec, ServiceSettings
 from symphony_actors.runtime.base import RuntimeActor
+from symphony_actors.runtime.direct import DirectListener
+from symphony_actors.runtime.direct import enabled as direct_enabled
 from symphony_actors.runtime.messages import (
     Batch,
     CrashNow,
@@ -156,6 +158,11 @@ class ServiceActor(RuntimeActor):
         spec = msg.spec
         assert isinstance(spec, ChildSpec)
         self.make_outbox(spec.name)
+        if direct_enabled() and msg.port:
+            try:
+                self.direct = DirectListener(msg.port, spec.name)
+            except OSError:
+                self.direct = None  # no socket: everything goes through Thespian
         data_dir = Path(msg.data_dir)
         error: dict[str, Any] | None = None
         try:
@@ -171,7 +178,8 @@ class ServiceActor(RuntimeActor):
             error = ServiceCrashed(f"{spec.name} failed to start: {type(exc).__name__}: {exc}",
                                    remote_type=type(exc).__name__,
                                    traceback=traceback.format_exc(limit=8)).to_wire()
-        self.send(sender, Started(spec.name, os.getpid(), self.myAddress, error))
+        self.send(sender, Started(spec.name, os.getpid(), self.myAddress, error,
+                                  self.direct.path if self.direct is not None else None))
         if error is not None:
             self._crash_after_reply = True
             self.send(self.myAddress, CrashNow("start failed"))

@@ -78,6 +78,7 @@ class _Child:
     last_pong: float = 0.0
     kill_at: float | None = None
     detail: str = ""
+    direct: str | None = None
 
     @property
     def name(self) -> str:
@@ -139,7 +140,7 @@ class Supervisor(RuntimeActor):
     def _child_init(self, child: _Child) -> Init:
         assert self.init is not None
         return Init(child.spec, f"{self.init.path}/{child.name}", self.myAddress, self.root,
-                    self.init.data_dir, child.restarts)
+                    self.init.data_dir, child.restarts, self.init.port)
 
     def _start_child(self, child: _Child) -> None:
         from symphony_actors.runtime.service_actor import ServiceActor
@@ -178,6 +179,7 @@ class Supervisor(RuntimeActor):
             return
         child.pid = msg.pid
         child.address = msg.address  # the child's own view of its address: a direct TCP address
+        child.direct = msg.direct
         if msg.error is not None:
             child.state = "failed"
             child.detail = str(msg.error.get("message", "start failed"))
@@ -199,7 +201,7 @@ class Supervisor(RuntimeActor):
         if child is None:
             return  # a duplicate notice, or a child we already replaced
         was = child.state
-        child.address, child.pid, child.kill_at = None, None, None
+        child.address, child.pid, child.kill_at, child.direct = None, None, None, None
         if was == "restarting":  # stopped on purpose by one_for_all / rest_for_one: start it in turn
             child.state = "stopped"
             self._report(child)
@@ -443,7 +445,8 @@ class Supervisor(RuntimeActor):
 
     def _report(self, child: _Child) -> None:
         self._send_registry(RegistryUpdate(child.name, self.name, child.kind, child.address, child.pid,
-                                           child.state, child.restarts, child.started_at, child.detail))
+                                           child.state, child.restarts, child.started_at, child.detail,
+                                           child.direct))
 
     def _forget(self, child: _Child) -> None:
         self._send_registry(RegistryUpdate(child.name, self.name, child.kind, None, None, "removed",
@@ -465,13 +468,14 @@ class Supervisor(RuntimeActor):
         else:
             reg.nodes[u.name] = {"name": u.name, "parent": u.parent, "kind": u.kind, "address": u.address,
                                  "pid": u.pid, "state": u.state, "restarts": u.restarts,
-                                 "started_at": u.started_at, "detail": u.detail}
+                                 "started_at": u.started_at, "detail": u.detail, "direct": u.direct}
         # Services are reachable once running; push moves to everyone who looked the name up.
         new_addr = u.address if u.state == "running" else None
         old_addr = old["address"] if old and old.get("state") == "running" else None
         if new_addr != old_addr:
+            direct = u.direct if new_addr is not None else None
             for w in list(reg.watchers.get(u.name, {}).values()):
-                self.send(w, AddressUpdate(u.name, new_addr, u.pid))
+                self.send(w, AddressUpdate(u.name, new_addr, u.pid, direct=direct))
             if new_addr is None and old_addr is not None:
                 key = str(old_addr)
                 for ws in reg.watchers.values():  # a dead actor watches nothing
@@ -486,7 +490,8 @@ class Supervisor(RuntimeActor):
         if msg.watch:
             reg.watchers.setdefault(msg.name, {})[str(sender)] = sender
         self.send(sender, AddressUpdate(msg.name, node["address"] if running and node else None,
-                                        node.get("pid") if node else None, known=node is not None))
+                                        node.get("pid") if node else None, known=node is not None,
+                                        direct=node.get("direct") if running and node else None))
 
     def _status(self) -> StatusReply:
         reg = self.registry
@@ -494,7 +499,7 @@ class Supervisor(RuntimeActor):
         now = time.time()
         if reg is not None:
             for n in reg.nodes.values():
-                d = {k: v for k, v in n.items() if k != "address"}
+                d = {k: v for k, v in n.items() if k not in ("address", "direct")}
                 d["uptime"] = (now - n["started_at"]) if n.get("started_at") and n["state"] == "running" else None
                 nodes.append(d)
         healthy = bool(nodes) and all(n["state"] == "running" for n in nodes) and self.escalated is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ import psutil
 
 from symphony_actors.domain.errors import DeadlineExceeded, ServiceCrashed, SymphonyFailure
 from symphony_actors.ports.service import SupervisorSpec
-from symphony_actors.runtime.messages import Init, Started, StatusReply, StatusRequest, StopTree, TreeStopped
+from symphony_actors.runtime.direct import socket_dir
+from symphony_actors.runtime.messages import Init, Started, StatusReply, StatusRequest, StopTree
 from symphony_actors.runtime.supervisor import Supervisor
 from symphony_actors.runtime.transport import start_system
 
@@ -47,7 +49,9 @@ class RunningSystem:
             self.asys.shutdown()
         except Exception:  # noqa: BLE001 - same: what matters is that no process survives
             pass
-        return kill_session(self.session_id, self.admin_pid)
+        killed = kill_session(self.session_id, self.admin_pid)
+        shutil.rmtree(socket_dir(self.port), ignore_errors=True)  # sockets of actors that were killed
+        return killed
 
 
 def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0) -> RunningSystem:
@@ -57,7 +61,7 @@ def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0)
     session: int | None = None
     try:
         root = asys.createActor(Supervisor, globalName=ROOT_NAME)
-        init = Init(tree, tree.name, None, None, str(data_dir), 0)
+        init = Init(tree, tree.name, None, None, str(data_dir), 0, port)
         deadline = time.monotonic() + timeout
         reply = asys.ask(root, init, min(timeout, 0.5))
         while not isinstance(reply, Started) and time.monotonic() < deadline:

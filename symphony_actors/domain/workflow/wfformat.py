@@ -1,0 +1,207 @@
+"""Import WfCommons WfFormat (schema 1.5) workflow instances into the model.
+
+WfFormat (https://wfcommons.org/format) records a workflow as tasks with
+``parents``/``children`` and input/output *files*, plus an ``execution`` section
+with what each task ran (``command``), for how long and where. The import:
+
+* each task becomes an ``operator`` node of type ``wfcommons.task/<program>``;
+  ``params`` hold ``program``, ``arguments`` and the inputs read from outside
+  the workflow (``external_inputs``); ``meta`` keeps the task's name and its
+  execution record (runtime, cores, memory, machines, ...);
+* every file a task writes becomes an output port of type ``file``; a file it
+  reads that another task writes becomes a required input port, fed by a data
+  edge from the writer; a parent/child pair that shares no file gets a
+  control edge;
+* ids that do not fit our node id rules are rewritten (``meta.wf_id`` keeps
+  the original); file sizes go to the workflow's ``meta.file_sizes``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from symphony_actors.domain.errors import Problem, ProtocolError, ValidationError
+from symphony_actors.domain.workflow._decode import DEFAULT_LIMITS, Limits
+from symphony_actors.domain.workflow.formats import read_bytes
+from symphony_actors.domain.workflow.frozen import freeze
+from symphony_actors.domain.workflow.model import Edge, EdgeKind, Node, NodeKind, Port, Workflow
+
+__all__ = ["SUPPORTED_SCHEMAS", "import_wfformat", "is_wfformat", "load_wfformat"]
+
+SUPPORTED_SCHEMAS = ("1.5",)
+_BAD_ID = re.compile(r"[^A-Za-z0-9_:@+-]")
+_BAD_PROGRAM = re.compile(r"[^A-Za-z0-9_.:+-]")
+_BAD_PORT = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def is_wfformat(doc: Any) -> bool:
+    """Whether ``doc`` (a parsed JSON object) looks like a WfFormat instance."""
+    return (isinstance(doc, Mapping) and "schemaVersion" in doc and isinstance(doc.get("workflow"), Mapping)
+            and "specification" in doc["workflow"])
+
+
+def load_wfformat(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Workflow:
+    """Read and import a WfFormat JSON file."""
+    return import_wfformat(read_bytes(path, limits))
+
+
+def _node_id(raw: str, used: set[str]) -> str:
+    base = _BAD_ID.sub("_", raw)[:240] or "task"
+    if not re.match(r"[A-Za-z0-9_]", base):
+        base = "t" + base
+    nid, k = base, 1
+    while nid in used:
+        k += 1
+        nid = f"{base}-{k}"
+    used.add(nid)
+    return nid
+
+
+def _port(name: str) -> str:
+    return _BAD_PORT.sub("_", name)[:256] or "_"
+
+
+def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None = None) -> Workflow:
+    """A :class:`Workflow` from a WfFormat 1.5 document (parsed or JSON text).
+
+    Raises :class:`ProtocolError` for undecodable JSON or an unsupported schema
+    version and :class:`ValidationError` (every problem, with paths such as
+    ``workflow.specification.tasks[3].parents``) for a document of the wrong shape.
+    The result is not validated; call :meth:`Workflow.check`.
+    """
+    if isinstance(source, bytes | str):
+        try:
+            doc = orjson.loads(source)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"not valid JSON: {exc}", reason="malformed") from None
+    else:
+        doc = source
+    if not is_wfformat(doc):
+        raise ProtocolError("not a WfFormat instance (needs schemaVersion and workflow.specification)",
+                            reason="unknown_kind")
+    version = str(doc["schemaVersion"])
+    if version not in SUPPORTED_SCHEMAS:
+        raise ProtocolError(f"WfFormat schema {version} is not supported (supported: "
+                            f"{', '.join(SUPPORTED_SCHEMAS)})", reason="bad_version", path="schemaVersion")
+    problems: list[Problem] = []
+    spec = doc["workflow"]["specification"]
+    tasks = spec.get("tasks") if isinstance(spec, Mapping) else None
+    if not isinstance(tasks, list):
+        raise ValidationError([Problem("workflow.specification.tasks", "expected a list of tasks")],
+                              subject="WfFormat document")
+    files = spec.get("files", [])
+    execution = doc["workflow"].get("execution") or {}
+    exec_tasks = execution.get("tasks", []) if isinstance(execution, Mapping) else []
+    runs = {t.get("id"): t for t in exec_tasks if isinstance(t, Mapping)} if isinstance(exec_tasks, list) else {}
+
+    tp = "workflow.specification.tasks"
+    used: set[str] = set()
+    ids: dict[str, str] = {}
+    writer: dict[str, str] = {}
+    clean: list[dict[str, Any]] = []
+    for i, t in enumerate(tasks):
+        if not isinstance(t, Mapping):
+            problems.append(Problem(f"{tp}[{i}]", "expected a task object"))
+            continue
+        tid = t.get("id")
+        if not isinstance(tid, str) or not tid:
+            problems.append(Problem(f"{tp}[{i}].id", "expected a non-empty string"))
+            continue
+        if tid in ids:
+            problems.append(Problem(f"{tp}[{i}].id", f"duplicate task id {tid!r}", "duplicate"))
+            continue
+        lists = {}
+        for key in ("parents", "children", "inputFiles", "outputFiles"):
+            v = t.get(key, [])
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                problems.append(Problem(f"{tp}[{i}].{key}", "expected a list of strings"))
+                v = []
+            lists[key] = v
+        ids[tid] = _node_id(tid, used)
+        for f in lists["outputFiles"]:
+            writer.setdefault(f, tid)
+        clean.append({"id": tid, "name": t.get("name", tid), "index": i, **lists})
+    if problems:
+        raise ValidationError(problems, subject="WfFormat document")
+
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    for t in clean:
+        tid = t["id"]
+        nid = ids[tid]
+        run: Mapping[str, Any] = runs.get(tid) or {}
+        cmd = run.get("command")
+        command: Mapping[str, Any] = cmd if isinstance(cmd, Mapping) else {}
+        program = command.get("program") if isinstance(command.get("program"), str) else None
+        node_type = f"wfcommons.task/{_BAD_PROGRAM.sub('_', program)[:128]}" if program else "wfcommons.task"
+        params: dict[str, Any] = {}
+        if program:
+            params["program"] = program
+        args = command.get("arguments")
+        if isinstance(args, list):
+            params["arguments"] = [a for a in args if isinstance(a, str | int | float)]
+        inputs: list[Port] = []
+        external: list[str] = []
+        seen_in: set[str] = set()
+        for f in t["inputFiles"]:
+            if f in seen_in:
+                continue
+            seen_in.add(f)
+            src = writer.get(f)
+            if src is None or src == tid:
+                external.append(f)
+            else:
+                inputs.append(Port(_port(f), "file", True))
+        if external:
+            params["external_inputs"] = external
+        outputs = tuple(dict.fromkeys(Port(_port(f), "file", False) for f in t["outputFiles"]))
+        meta: dict[str, Any] = {"name": t["name"]}
+        if nid != tid:
+            meta["wf_id"] = tid
+        if run:
+            meta["execution"] = {k: v for k, v in run.items() if k not in ("id", "command")}
+        nodes.append(Node(nid, NodeKind.OPERATOR, node_type, freeze(params), tuple(inputs), outputs,
+                          meta=freeze(meta)))
+        # Edges into this task: one data edge per file written by a parent (or any other task), else control.
+        fed_by: dict[str, list[str]] = {}
+        for f in dict.fromkeys(t["inputFiles"]):
+            src = writer.get(f)
+            if src is not None and src != tid:
+                fed_by.setdefault(src, []).append(f)
+        parents = list(dict.fromkeys([*t["parents"], *fed_by]))
+        for p in parents:
+            pid = ids.get(p, p)  # an unknown parent stays as is: validation reports it as dangling
+            shared = fed_by.get(p)
+            if shared:
+                edges.extend(Edge(pid, nid, EdgeKind.DATA, _port(f), _port(f)) for f in shared)
+            else:
+                edges.append(Edge.control(pid, nid))
+    # Children listed on the parent side only.
+    have = {(e.source, e.target) for e in edges}
+    for t in clean:
+        for c in t["children"]:
+            pair = (ids[t["id"]], ids.get(c, c))
+            if pair not in have:
+                have.add(pair)
+                edges.append(Edge.control(*pair))
+    sizes = {f["id"]: f["sizeInBytes"] for f in files if isinstance(f, Mapping)
+             and isinstance(f.get("id"), str) and isinstance(f.get("sizeInBytes"), int)} if isinstance(files,
+                                                                                                      list) else {}
+    meta = {"source": "wfformat", "schemaVersion": version}
+    for key in ("createdAt", "author", "runtimeSystem", "description"):
+        if key in doc:
+            meta[key] = doc[key]
+    for key in ("makespanInSeconds", "executedAt"):
+        if isinstance(execution, Mapping) and key in execution:
+            meta[key] = execution[key]
+    if sizes:
+        meta["file_sizes"] = sizes
+    wf_name = name or (doc.get("name") if isinstance(doc.get("name"), str) and doc.get("name") else "wfformat")
+    return Workflow(wf_name, tuple(nodes), tuple(edges),
+                    description=doc.get("description", "") if isinstance(doc.get("description"), str) else "",
+                    meta=freeze(meta))
