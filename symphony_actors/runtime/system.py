@@ -86,6 +86,7 @@ def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0)
             pass
         if session is not None:
             kill_session(session)
+        shutil.rmtree(socket_dir(port), ignore_errors=True)
         raise
 
 

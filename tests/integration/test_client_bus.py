@@ -136,3 +136,24 @@ def test_connect_to_nothing_says_not_running():
     port = free_port()
     with pytest.raises(NotRunningError, match=f"no Symphony system is listening on port {port}"):
         symphony_actors.connect(port)
+
+
+def test_requests_go_over_the_direct_socket_and_it_is_removed_at_stop(make_system):
+    from symphony_actors.runtime.direct import socket_dir
+
+    sut = make_system(flat_tree(echo("d")))
+    assert sut.client.call("d", "echo", value=1) == 1
+    assert "d" in sut.client._endpoint._sockets  # the reply came over the data plane, not Thespian
+    assert any(p.name.startswith("d-") for p in socket_dir(sut.port).iterdir())
+    sut.system.stop()
+    assert not socket_dir(sut.port).exists() or not any(socket_dir(sut.port).iterdir())
+
+
+def test_everything_still_works_through_thespian_alone(make_system, monkeypatch):
+    monkeypatch.setenv("SYMPHONY_DIRECT", "0")
+    sut = make_system(flat_tree(echo("a"), echo("b")))
+    assert sut.client.call("a", "ask_other", target="b", value=3) == {"via": "a", "result": 3}
+    assert sut.client._endpoint._sockets == {}
+    with pytest.raises(ServiceCrashed):
+        sut.client.call("a", "die", timeout=30)
+    assert sut.client.call("a", "echo", value=2) == 2
