@@ -35,6 +35,7 @@ __all__ = [
     "Kind",
     "error_for",
     "event",
+    "make",
     "next_id",
     "reply_to",
     "request",
@@ -76,28 +77,56 @@ class Envelope:
     schema: int = SCHEMA_VERSION
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Thespian pickles every message; a positional tuple pickles ~2x faster than slot state.
-        return (Envelope, (self.id, self.kind, self.topic, self.payload, self.correlation_id, self.sender,
-                           self.reply_to, self.created_at, self.deadline, self.schema))
+        # Every message between processes is pickled: rebuild positionally through the slots (see make()).
+        return (make, (self.id, self.kind, self.topic, self.payload, self.correlation_id, self.sender,
+                       self.reply_to, self.created_at, self.deadline, self.schema))
 
     def expired(self, now: float | None = None) -> bool:
         return self.deadline is not None and (time.time() if now is None else now) > self.deadline
 
 
+_new = object.__new__
+# A frozen dataclass's __init__ sets each field through object.__setattr__ (~4 us for ten fields
+# here); the slots' own descriptors do the same job in about a third of that. Messages are built
+# and unpickled by the hundred thousand, so the hot paths use make().
+(_set_id, _set_kind, _set_topic, _set_payload, _set_corr, _set_sender, _set_reply, _set_created,
+ _set_deadline, _set_schema) = (Envelope.__dict__[n].__set__ for n in (
+    "id", "kind", "topic", "payload", "correlation_id", "sender", "reply_to", "created_at", "deadline",
+    "schema"))
+
+
+def make(id: str, kind: Kind, topic: str, payload: Any = None, correlation_id: str | None = None,
+         sender: str | None = None, reply_to: str | None = None, created_at: float | None = None,
+         deadline: float | None = None, schema: int = SCHEMA_VERSION) -> Envelope:
+    """Build an envelope without the dataclass __init__ (same fields, no checks: for trusted hot paths)."""
+    e: Envelope = _new(Envelope)
+    _set_id(e, id)
+    _set_kind(e, kind)
+    _set_topic(e, topic)
+    _set_payload(e, payload)
+    _set_corr(e, correlation_id)
+    _set_sender(e, sender)
+    _set_reply(e, reply_to)
+    _set_created(e, time.time() if created_at is None else created_at)
+    _set_deadline(e, deadline)
+    _set_schema(e, schema)
+    return e
+
+
 def request(topic: str, payload: Any = None, *, sender: str | None = None, reply_to: str | None = None,
             timeout: float | None = None) -> Envelope:
     now = time.time()
-    return Envelope(next_id(), "request", topic, payload, None, sender, reply_to, now,
-                    None if timeout is None else now + timeout)
+    return make(next_id(), "request", topic, payload, None, sender, reply_to, now,
+                None if timeout is None else now + timeout)
 
 
 def reply_to(req: Envelope, payload: Any, *, sender: str | None = None) -> Envelope:
-    return Envelope(next_id(), "reply", req.topic, payload, req.id, sender)
+    return make(next_id(), "reply", req.topic, payload, req.id, sender)
 
 
 def error_for(req: Envelope, error_wire: dict[str, Any], *, sender: str | None = None) -> Envelope:
-    return Envelope(next_id(), "error", req.topic, error_wire, req.id, sender)
+    return make(next_id(), "error", req.topic, error_wire, req.id, sender)
 
 
 def event(topic: str, payload: Any = None, *, sender: str | None = None) -> Envelope:
-    return Envelope(next_id(), "event", topic, payload, None, sender)
+    return make(next_id(), "event", topic, payload, None, sender)

@@ -97,7 +97,7 @@ class _Context:
         self._actor._put(BUS, env_mod.event(topic, payload, sender=self._name))
 
     def tell(self, service: str, method: str, /, **kwargs: Any) -> None:
-        self._actor._put(service, Envelope(env_mod.next_id(), "request", method, kwargs, None, self._name))
+        self._actor._put(service, env_mod.make(env_mod.next_id(), "request", method, kwargs, None, self._name))
 
     def request(self, service: str, method: str, args: dict[str, Any], *, reply: str, context: Any = None,
                 timeout: float | None = None) -> None:
