@@ -18,8 +18,8 @@ from symphony_actors.ports.service import ChildSpec, SupervisorSpec
 __all__ = ["SERVICE_NAMES", "default_tree", "iter_specs", "validate_tree"]
 
 # Names users type in `symphony kill NAME` and `client.ask(NAME, ...)`.
-SERVICE_NAMES = ("bus", "pit", "pool", "dag", "artifacts", "arbitration", "stale", "extensions", "editor",
-                 "gateway")
+SERVICE_NAMES = ("bus", "pit", "pool", "dag", "runs", "artifacts", "arbitration", "stale", "conductor",
+                 "extensions", "exthost", "editor")
 
 
 def default_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
@@ -39,6 +39,7 @@ def default_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
         *(svc(f"exec-{i}", "symphony_actors.pit.dag.executor:build", options={"index": i},
               shutdown_timeout=2.0) for i in range(executors)),
         svc("dag", "symphony_actors.pit.dag.service:build", options={"executors": executors}),
+        svc("runs", "symphony_actors.pit.dag.runs:build"),
     ))
     extensions = SupervisorSpec("extensions", strategy="one_for_one", max_restarts=20, within_seconds=10,
                                 children=(svc("exthost", "symphony_actors.extension_host.service:build"),))

@@ -182,7 +182,14 @@ class Client:
         else:
             raise UsageError(f"run_workflow takes a Workflow, a Template, a path or bytes, not "
                              f"{type(workflow).__name__}")
-        run_id: str = self.call("dag", "submit", workflow=document, params=params or {}, timeout=120)
+        try:  # through the runs service: admission, incremental re-runs, instrument choice
+            started: dict[str, Any] = self.call("runs", "start", workflow=document, params=params or {},
+                                                timeout=120)
+            run_id: str = started["run_id"]
+        except NotFoundError as exc:
+            if exc.details.get("service") != "runs":
+                raise
+            run_id = self.call("dag", "submit", workflow=document, params=params or {}, timeout=120)
         return RunHandle(self, run_id)
 
     def run(self, run_id: str) -> RunHandle:

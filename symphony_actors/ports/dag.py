@@ -26,8 +26,9 @@ __all__ = ["DagPort"]
 
 @runtime_checkable
 class DagPort(Protocol):
-    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
-        """Validate and start a run; returns its id."""
+    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
+               reuse: dict[str, dict[str, Any]] | None = None) -> str:
+        """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker)."""
         ...
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:

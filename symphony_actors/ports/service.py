@@ -125,6 +125,13 @@ class ActorContext(Protocol):
     def exit(self) -> None:
         """End this service normally (a ``transient`` child is then not restarted)."""
 
+    def watch(self, *services: str) -> None:
+        """Resolve these services now (before :meth:`call` needs them)."""
+
+    def call(self, service: str, method: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:
+        """Call another service and wait for the answer; for orchestration services whose callees never
+        call back (the caller is blocked meanwhile)."""
+
     def start_child(self, supervisor: str, spec: ChildSpec) -> None:
         """Ask a supervisor to start (and from then on supervise) a new child."""
 

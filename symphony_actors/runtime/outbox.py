@@ -125,5 +125,11 @@ class Outbox:
                     q.extendleft(reversed(unacked[seq].envelopes))
         self._flush(target)
 
+    def watch(self, target: str) -> None:
+        """Look ``target`` up now (and follow its moves), before anything is sent to it."""
+        if target not in self._asked:
+            self._asked.add(target)
+            self._lookup(target)
+
     def watching(self, target: str) -> bool:
         return target in self._asked

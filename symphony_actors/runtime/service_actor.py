@@ -24,6 +24,7 @@ from thespian.actors import ActorExitRequest
 from symphony_actors.domain import envelope as env_mod
 from symphony_actors.domain.envelope import Envelope
 from symphony_actors.domain.errors import (
+    BusyError,
     DeadlineExceeded,
     NotFoundError,
     ServiceCrashed,
@@ -33,7 +34,7 @@ from symphony_actors.domain.errors import (
 from symphony_actors.hosting import call_method, load_factory
 from symphony_actors.ports.service import ChildSpec, ServiceSettings
 from symphony_actors.runtime.base import RuntimeActor
-from symphony_actors.runtime.direct import DirectListener
+from symphony_actors.runtime.direct import ClientSocket, DirectListener, PeerLink
 from symphony_actors.runtime.direct import enabled as direct_enabled
 from symphony_actors.runtime.messages import (
     Batch,
@@ -128,6 +129,19 @@ class _Context:
     def stop_child(self, supervisor: str, name: str) -> None:
         self._actor.send(self._actor.root, StopChild(supervisor, name))
 
+    def watch(self, *services: str) -> None:
+        """Resolve these services now, so that :meth:`call` can reach them."""
+        for s in services:
+            self._actor.outbox.watch(s)  # type: ignore[union-attr]
+
+    def call(self, service: str, method: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:
+        """Call another service and wait for its answer, over the direct data plane.
+
+        For orchestration services only: this actor is blocked meanwhile, so the callee must never
+        call back into it. ``watch`` the service first (in ``on_start``).
+        """
+        return self._actor._call_sync(service, method, kwargs, timeout)
+
     def exit(self) -> None:
         """End this service normally (a ``transient`` child is then not restarted)."""
         self._actor.send(self._actor.parent, ExitingNormally(self._name))
@@ -152,6 +166,7 @@ class ServiceActor(RuntimeActor):
         self._handled = itertools.count()
         self._count = 0
         self._crash_after_reply = False
+        self._sync_sockets: dict[str, ClientSocket] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self, msg: Init, sender: Any) -> None:
@@ -281,6 +296,41 @@ class ServiceActor(RuntimeActor):
         error = error_from_wire(e.payload) if e.kind == "error" else None
         result = None if error is not None else e.payload
         self._call(e, None, method, {"result": result, "error": error, "context": context})
+
+    def _call_sync(self, service: str, method: str, kwargs: dict[str, Any], timeout: float) -> Any:
+        assert self.outbox is not None
+        route = self.outbox.addresses.get(service)
+        if not isinstance(route, PeerLink):
+            self.outbox.watch(service)
+            raise BusyError(f"{self.name} cannot reach {service!r} directly yet (not resolved, or no data "
+                            "plane); retry shortly", service=service)
+        sock = self._sync_sockets.get(service)
+        if sock is None or sock.path != route.path:
+            if sock is not None:
+                sock.close()
+            try:
+                sock = ClientSocket(route.path)
+            except ConnectionError as exc:
+                raise ServiceCrashed(f"{service} is not reachable: {exc}", service=service) from None
+            self._sync_sockets[service] = sock
+        req = env_mod.request(method, kwargs, sender=self.name, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            sock.send(req)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DeadlineExceeded(f"{service}.{method} did not answer within {timeout:g} s",
+                                           service=service, method=method)
+                got = sock.recv(min(left, 1.0))
+                if isinstance(got, Envelope) and got.correlation_id == req.id:
+                    break
+        except ConnectionError:
+            self._sync_sockets.pop(service, None)
+            raise ServiceCrashed(f"{service} crashed while handling {method!r}", service=service) from None
+        if got.kind == "error":
+            raise error_from_wire(got.payload)
+        return got.payload
 
     def on_undeliverable(self, target: str, envelopes: list[Envelope]) -> None:
         missing = NotFoundError(f"no service named {target!r}", service=target)

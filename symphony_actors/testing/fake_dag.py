@@ -49,8 +49,9 @@ class FakeDag:
             if not self.runtime.advance(0):
                 return
 
-    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
-        rid = self._client.submit(workflow, params, run_id)
+    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
+               reuse: dict[str, dict[str, Any]] | None = None) -> str:
+        rid = self._client.submit(workflow, params, run_id, reuse)
         self._settle()
         return rid
 

@@ -114,6 +114,12 @@ class _Context:
     def exit(self) -> None:
         self._runtime._exiting.append(self._name)
 
+    def watch(self, *services: str) -> None:
+        return None
+
+    def call(self, service: str, method: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:
+        return self._runtime.call(service, method, timeout=timeout, **kwargs)
+
     def start_child(self, supervisor: str, spec: ChildSpec) -> None:
         self._runtime.add_service(spec.name, load_factory(spec.factory)(
             ServiceSettings(spec.name, self._data_dir, dict(spec.options))))

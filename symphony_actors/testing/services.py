@@ -139,3 +139,8 @@ def build_echo(settings: ServiceSettings) -> EchoService:
 def negate(a: float) -> float:
     """A callable for ``builtin.call`` tests."""
     return -a
+
+
+def scale(a: float, b: float = 2) -> float:
+    """A callable for ``builtin.call`` tests."""
+    return a * b

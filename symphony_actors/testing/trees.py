@@ -7,7 +7,7 @@ from typing import Any
 
 from symphony_actors.ports.service import ChildSpec, RestartType, Strategy, SupervisorSpec
 
-__all__ = ["dag_tree", "echo", "flat_tree", "small_tree"]
+__all__ = ["dag_tree", "echo", "extensions_tree", "flat_tree", "small_tree"]
 
 ECHO = "symphony_actors.testing.services:build_echo"
 
@@ -38,4 +38,20 @@ def dag_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
         *(ChildSpec(f"exec-{i}", "symphony_actors.pit.dag.executor:build", shutdown_timeout=2.0)
           for i in range(n)),
         ChildSpec("dag", "symphony_actors.pit.dag.service:build", options={"executors": n}),
+        ChildSpec("runs", "symphony_actors.pit.dag.runs:build", options={"ports": ["artifacts"]}),
     )), max_restarts=20)
+
+
+def extensions_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
+    """:func:`dag_tree` plus the ``extensions`` supervisor with the extension host: loads extensions.
+
+    Options: ``executors`` (2), ``workspace`` (``${workspace}`` of grants), ``allow_unconfined``,
+    ``use_cgroups`` (passed to the extension host).
+    """
+    opts = dict(options or {})
+    pit = dag_tree(opts).children[1]
+    host_opts: dict[str, Any] = {k: opts[k] for k in ("workspace", "allow_unconfined", "use_cgroups", "trusted")
+                                 if k in opts}
+    extensions = SupervisorSpec("extensions", max_restarts=20, within_seconds=10, children=(
+        ChildSpec("exthost", "symphony_actors.extension_host.service:build", options=host_opts),))
+    return flat_tree(pit, extensions, max_restarts=20)

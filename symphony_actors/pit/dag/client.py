@@ -23,9 +23,11 @@ class DagClient:
         self._call = caller.call
         self.service = service
 
-    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
+               reuse: dict[str, dict[str, Any]] | None = None) -> str:
+        extra = {"reuse": reuse} if reuse else {}
         result: str = self._call(self.service, "submit", workflow=_document(workflow), params=params or {},
-                                 run_id=run_id, timeout=120.0)
+                                 run_id=run_id, timeout=120.0, **extra)
         return result
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:

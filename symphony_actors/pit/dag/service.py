@@ -36,12 +36,22 @@ from symphony_actors.pit.dag.engine import Decision, NodeStatus, RunEngine, Task
 from symphony_actors.pit.dag.store import DagStore, encode
 from symphony_actors.ports.service import ServiceSettings
 
-__all__ = ["DagService", "build"]
+__all__ = ["EXTENSION_PREFIX", "DagService", "build", "extension_target"]
 
 BATCH_MAX = 256
 MAX_IN_FLIGHT = 1024        # tasks per executor not yet answered
 COALESCE_ABOVE = 64         # node events per batch above which the bus gets a progress summary
 TIMEOUT_GRACE_S = 5.0       # the executor's own alarm fires first; this is the backstop
+EXTENSION_PREFIX = "ext:"
+_BUILTIN_NAMESPACES = ("builtin", "wfcommons.task")
+
+
+def extension_target(node_type: str) -> str | None:
+    """``ext:<publisher.name>`` for an extension's node type ``publisher.name/node``; None for built-ins."""
+    ext_id, slash, node = node_type.partition("/")
+    if not slash or not node or ext_id in _BUILTIN_NAMESPACES or ext_id.startswith("builtin."):
+        return None
+    return EXTENSION_PREFIX + ext_id
 
 
 @dataclass(slots=True)
@@ -60,7 +70,7 @@ class _Run:
 class DagService:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "submit", "status", "list_runs", "cancel", "wait", "events", "result", "on_results", "retry",
-        "timeout_check", "wake_waiters", "on_event", "stats"})
+        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         opts = settings.options
@@ -110,8 +120,13 @@ class DagService:
         self._apply(run, engine.resume())
 
     # ------------------------------------------------------------------ submit
-    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
-        """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes)."""
+    def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
+               reuse: dict[str, dict[str, Any]] | None = None) -> str:
+        """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes).
+
+        ``reuse`` maps nodes still fresh from earlier runs to ``{"artifact": id, "value": result}``:
+        they are recorded as succeeded (detail "reused") and not run again.
+        """
         assert self.store is not None
         wf = self._instantiate(workflow, params or {})
         wf.validate()
@@ -125,8 +140,19 @@ class DagService:
         self.runs[rid] = run
         self._event(run, "queued", {"workflow": wf.name, "nodes": len(wf.nodes)})
         run.status, run.started = "running", time.time()
-        self._event(run, "started", {})
-        self._apply(run, run.engine.start())
+        self._event(run, "started", {"reused": sorted(reuse or {})})
+        if reuse:
+            reused = []
+            for node_id, info in reuse.items():
+                if node_id not in run.engine.index:
+                    raise UsageError(f"reuse names node {node_id!r}, which is not in {wf.name!r}")
+                run.engine.restore(node_id, NodeStatus.SUCCEEDED, 0, info.get("value"), info.get("artifact"), None)
+                reused.append(Transition(node_id, NodeStatus.SUCCEEDED, 0, detail="reused: still fresh",
+                                         artifact=info.get("artifact")))
+            self._transitions(run, reused)
+            self._apply(run, run.engine.resume())
+        else:
+            self._apply(run, run.engine.start())
         self._flush()
         self._pump()
         return rid
@@ -220,8 +246,12 @@ class DagService:
             while run.ready:
                 task = run.ready[0]
                 executor = run.sticky.pop(task.node_id, None) if run.sticky else None
-                if executor is None or executor not in self.load:
-                    executor = min(self.load, key=self.load.__getitem__)
+                target = extension_target(task.type)
+                if target is not None:      # an extension's node type runs in its actor
+                    executor = target
+                    self.load.setdefault(target, 0)
+                elif executor is None or executor not in self.executors:
+                    executor = min(self.executors, key=self.load.__getitem__)
                 if self.load[executor] >= MAX_IN_FLIGHT:
                     break
                 run.ready.popleft()
@@ -243,7 +273,30 @@ class DagService:
         self._flush()
         for executor, tasks in batches.items():
             for i in range(0, len(tasks), BATCH_MAX):
-                self.ctx.tell(executor, "run_batch", tasks=tasks[i:i + BATCH_MAX])
+                chunk = tasks[i:i + BATCH_MAX]
+                if executor in self.executors:
+                    self.ctx.tell(executor, "run_batch", tasks=chunk)
+                else:  # a request, so that an extension that is not loaded answers NotFoundError
+                    self.ctx.request(executor, "run_batch", {"tasks": chunk}, reply="on_dispatched",
+                                     context=(executor, [(t.run_id, t.key) for t in chunk]))
+
+    def on_dispatched(self, result: Any = None, error: Any = None, context: Any = None) -> None:
+        """An extension actor took a batch, or could not be reached: then its tasks fail with NotFoundError."""
+        if error is None or not isinstance(context, tuple):
+            return
+        target, keys = context
+        ext_id = target.removeprefix(EXTENSION_PREFIX)
+        err = NotFoundError(f"extension {ext_id} is not loaded (no actor {target}); load it first "
+                            f"(symphony ext load {ext_id})", extension=ext_id, service=target).to_wire()
+        for run_id, key in keys:
+            if self.assigned.pop((run_id, tuple(key)), None) is None:
+                continue
+            self.load[target] = max(0, self.load.get(target, 1) - 1)
+            run = self.runs.get(run_id)
+            if run is not None and run.status == "running":
+                self._apply(run, run.engine.failed(tuple(key), err))
+        self._flush()
+        self._pump()
 
     def on_results(self, executor: str, results: list[tuple[Any, ...]]) -> None:
         """Results from an executor: (run, node, item, attempt, ok, value, artifact, error, started, seconds)."""
@@ -281,7 +334,7 @@ class DagService:
         run = self.runs.get(run_id)
         if executor is None or run is None:
             return  # answered in time
-        self.load[executor] = max(0, self.load[executor] - 1)
+        self.load[executor] = max(0, self.load.get(executor, 1) - 1)
         self._apply(run, run.engine.timed_out(key, timeout))
         self._flush()
         self._pump()
@@ -381,7 +434,7 @@ class DagService:
         run.ready.clear()
         for key in [k for k in self.assigned if k[0] == run_id]:
             executor = self.assigned.pop(key)
-            self.load[executor] = max(0, self.load[executor] - 1)
+            self.load[executor] = max(0, self.load.get(executor, 1) - 1)
         self._apply(run, run.engine.cancel())
         self._flush()
         return {"run_id": run_id, "status": run.status, "cancelled": True}

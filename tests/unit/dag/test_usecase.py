@@ -1,0 +1,87 @@
+"""RunWorkflow against fakes of every port: admission, incremental re-runs, instrument choice, feedback."""
+
+from __future__ import annotations
+
+import pytest
+
+from symphony_actors.domain.errors import BusyError
+from symphony_actors.domain.workflow import Workflow
+from symphony_actors.pit.dag.usecase import RunWorkflow
+from symphony_actors.testing.fake_conductor import FakeConductor
+from symphony_actors.testing.fake_dag import FakeDag
+from symphony_actors.testing.fake_pit import FakeArbitration, FakePool, FakeStale
+
+
+@pytest.fixture
+def parts():
+    dag = FakeDag()
+    ports = {"dag": dag, "arbitration": FakeArbitration(), "pool": FakePool(), "stale": FakeStale(),
+             "conductor": FakeConductor(), "artifacts": dag.artifacts}
+    yield ports
+    dag.close()
+
+
+def pipeline(value: int = 3) -> Workflow:
+    return (Workflow.build("p")
+            .operator("src", "builtin.const", params={"value": value}, outputs={"out": "integer"})
+            .operator("double", "builtin.call", params={"callable": "symphony_actors.testing.services:scale", "kwargs": {"b": 2}},
+                      inputs={"a": "integer"}, outputs={"out": "integer"})
+            .connect("src", "double.a").build())
+
+
+def test_a_run_is_admitted_executed_and_its_lineage_recorded(parts):
+    uc = RunWorkflow(parts["dag"], arbitration=parts["arbitration"], stale=parts["stale"],
+                     artifacts=parts["artifacts"])
+    started = uc.start(pipeline())
+    rid = started["run_id"]
+    assert started["admission"]["verdict"] == "granted" and started["reused"] == []
+    assert parts["dag"].wait(rid)["status"] == "succeeded"
+    assert parts["dag"].result(rid, "double") == 6
+    done = uc.finish(rid)
+    assert done["recorded"] == 2
+    assert parts["arbitration"].status()["granted"] == [] or not parts["arbitration"].status().get("granted")
+
+
+def test_an_unchanged_re_run_reuses_fresh_nodes_and_a_changed_one_does_not(parts):
+    uc = RunWorkflow(parts["dag"], stale=parts["stale"], artifacts=parts["artifacts"])
+    first = uc.start(pipeline(3))["run_id"]
+    parts["dag"].wait(first)
+    uc.finish(first)
+    again = uc.start(pipeline(3))
+    assert again["reused"] == ["double", "src"]
+    snap = parts["dag"].wait(again["run_id"])
+    assert snap["status"] == "succeeded" and parts["dag"].result(again["run_id"], "double") == 6
+    events = parts["dag"].events(again["run_id"])["events"]
+    assert not any(e["topic"].endswith("node.queued") for e in events)  # nothing was dispatched
+    changed = uc.start(pipeline(4))
+    assert changed["reused"] == []
+    parts["dag"].wait(changed["run_id"])
+    assert parts["dag"].result(changed["run_id"], "double") == 8
+
+
+def test_a_run_not_admitted_is_refused_with_the_reason(parts):
+    arbitration = FakeArbitration(policy={"capacity": {"executors": 1}})
+    uc = RunWorkflow(parts["dag"], arbitration=arbitration)
+    wide = Workflow.build("w")
+    for i in range(4):
+        wide = wide.operator(f"n{i}", "builtin.noop")
+    first = uc.start(wide.build())
+    with pytest.raises(BusyError, match="not admitted"):
+        uc.start(wide.build())
+    parts["dag"].wait(first["run_id"])
+    uc.finish(first["run_id"])
+    assert uc.start(wide.build())["admission"]["verdict"] == "granted"  # capacity came back
+
+
+def test_instrument_nodes_get_a_conductor_choice_and_feedback(parts):
+    uc = RunWorkflow(parts["dag"], conductor=parts["conductor"], pool=parts["pool"])
+    wf = (Workflow.build("i").instrument("ask", "demo.models/answer", params={"candidates": ["small", "large"]})
+          .build())
+    started = uc.start(wf)
+    assert set(started["instruments"]) == {"ask"}
+    snap = parts["dag"].wait(started["run_id"])
+    chosen = parts["dag"].status(started["run_id"], nodes=True)
+    assert snap["finished"] and "ask" in chosen["nodes"]
+    assert uc.finish(started["run_id"])["feedback"] == 1  # the outcome (here: no such model) is fed back
+    history = parts["conductor"].history(task="demo.models/answer")
+    assert history and history[-1]["instrument"] in ("small", "large")
