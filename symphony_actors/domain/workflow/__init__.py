@@ -62,6 +62,7 @@ from symphony_actors.domain.workflow.predicates import (
     field,
     parse_predicate,
 )
+from symphony_actors.domain.workflow.runnable import to_workflow
 from symphony_actors.domain.workflow.templates import Template, TemplateInfo, TemplateStore, substitute
 from symphony_actors.domain.workflow.validate import Analysis, ProblemKind, WorkflowGraph, check, validate
 from symphony_actors.domain.workflow.wfformat import import_wfformat, is_wfformat, load_wfformat
@@ -133,6 +134,7 @@ __all__ = [
     "save",
     "substitute",
     "thaw",
+    "to_workflow",
     "types_compatible",
     "validate",
 ]

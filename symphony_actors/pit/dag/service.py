@@ -31,7 +31,7 @@ from symphony_actors.domain.errors import (
     UsageError,
 )
 from symphony_actors.domain.ids import new_run_id
-from symphony_actors.domain.workflow import Template, Workflow, dumps_binary, loads
+from symphony_actors.domain.workflow import Workflow, dumps_binary, loads, to_workflow
 from symphony_actors.pit.dag.engine import Decision, NodeStatus, RunEngine, Task, TaskKey, Transition
 from symphony_actors.pit.dag.store import DagStore, encode
 from symphony_actors.ports.service import ServiceSettings
@@ -128,7 +128,7 @@ class DagService:
         they are recorded as succeeded (detail "reused") and not run again.
         """
         assert self.store is not None
-        wf = self._instantiate(workflow, params or {})
+        wf = to_workflow(workflow, params)
         wf.validate()
         rid = run_id or new_run_id()
         if rid in self.runs:
@@ -156,25 +156,6 @@ class DagService:
         self._flush()
         self._pump()
         return rid
-
-    def _instantiate(self, workflow: Any, params: dict[str, Any]) -> Workflow:
-        obj = workflow
-        if isinstance(obj, bytes | bytearray | memoryview):
-            obj = loads(bytes(obj))
-        elif isinstance(obj, str):
-            obj = loads(obj.encode())
-        elif isinstance(obj, dict):
-            from symphony_actors.domain.workflow import from_document
-
-            obj = from_document(obj)
-        if isinstance(obj, Template):
-            return obj.instantiate(params)
-        if isinstance(obj, Workflow):
-            if params:
-                raise UsageError(f"parameters {sorted(params)} given, but {obj.name!r} is a workflow, not a "
-                                 "template")
-            return obj
-        raise UsageError(f"cannot run a {type(obj).__name__}: give a workflow, a template or their document")
 
     # ------------------------------------------------------------------ the cascade
     def _apply(self, run: _Run, d: Decision) -> None:

@@ -32,9 +32,9 @@ from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import BusyError, UsageError
+from symphony_actors.domain.errors import BusyError
 from symphony_actors.domain.ids import new_run_id
-from symphony_actors.domain.workflow import EdgeKind, NodeKind, Template, Workflow, dumps_binary, loads
+from symphony_actors.domain.workflow import EdgeKind, NodeKind, Workflow, dumps_binary, to_workflow
 
 __all__ = ["RunPlan", "RunWorkflow"]
 
@@ -61,7 +61,7 @@ class RunWorkflow:
     # ------------------------------------------------------------------ start
     def start(self, workflow: Any, params: dict[str, Any] | None = None, *, user: str = "",
               priority: int = 0, reuse: bool = True) -> dict[str, Any]:
-        wf = self._workflow(workflow, params or {})
+        wf = to_workflow(workflow, params)
         wf.validate()
         plan = RunPlan(new_run_id(), wf)
         if self.arbitration is not None:
@@ -91,17 +91,6 @@ class RunWorkflow:
         self.plans[run_id] = plan
         return {"run_id": run_id, "reused": sorted(plan.reused), "instruments": dict(plan.decisions),
                 "admission": plan.admission}
-
-    def _workflow(self, workflow: Any, params: dict[str, Any]) -> Workflow:
-        obj = loads(bytes(workflow)) if isinstance(workflow, bytes | bytearray) else workflow
-        if isinstance(obj, Template):
-            return obj.instantiate(params)
-        if isinstance(obj, Workflow):
-            if params:
-                raise UsageError(f"parameters {sorted(params)} given, but {obj.name!r} is a workflow, not a "
-                                 "template")
-            return obj
-        raise UsageError(f"cannot run a {type(obj).__name__}: give a workflow, a template or their document")
 
     def _fresh(self, wf: Workflow) -> dict[str, str]:
         """Nodes whose earlier output is still fresh (control nodes are cheap and always re-evaluated)."""
