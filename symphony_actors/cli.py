@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from symphony_actors.domain.errors import SymphonyError, UsageError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "one_line"]
 
 
 def add_system_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -45,11 +45,28 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(sub)
-    # Sub-commands accept --port/--data-dir after their name too.
-    for choice in sub.choices.values():
-        if not any(a.dest == "port" for a in choice._actions):
-            add_system_options(choice)
+    # Sub-commands, and their own sub-commands (``symphony ext install``), accept
+    # --port/--data-dir after their name too.
+    _add_to_subcommands(parser)
     return parser
+
+
+def _add_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action.choices.values():
+                if not any(a.dest == "port" for a in choice._actions):
+                    add_system_options(choice)
+                _add_to_subcommands(choice)
+
+
+def one_line(exc: SymphonyError) -> str:
+    """The error as one line: multi-line messages (a ValidationError's problems) joined by '; '."""
+    lines = [ln.strip().removeprefix("- ") for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    head, rest = lines[0], lines[1:]
+    return f"{head} {'; '.join(rest)}" if head.endswith(":") and rest else "; ".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except SymphonyError as exc:
-        print(f"symphony: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"symphony: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError | TypeError | LookupError) else 1
 
 

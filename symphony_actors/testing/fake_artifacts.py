@@ -19,7 +19,7 @@ import blake3
 
 from symphony_actors.domain.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from symphony_actors.domain.ids import ArtifactId
-from symphony_actors.pit.artifacts._codec import artifact_id_for, check_media_type, check_tags, is_text_media_type
+from symphony_actors.pit.artifacts._codec import Provenance, is_text_media_type
 from symphony_actors.ports.artifacts import (
     DEFAULT_MEDIA_TYPE,
     MAX_PART_BYTES,
@@ -92,30 +92,22 @@ class FakeArtifacts:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise UsageError(f"artifact data must be bytes, not {type(data).__name__}")
         data = bytes(data)
-        if not isinstance(name, str) or len(name) > 1024:
-            raise UsageError("artifact name must be a string of at most 1024 characters")
-        for label, value in (("run_id", run_id), ("node_id", node_id)):
-            if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 256):
-                raise UsageError(f"{label} must be a non-empty string of at most 256 characters or None")
-        if isinstance(parents, str) or not all(isinstance(p, str) and p for p in parents):
-            raise UsageError("parents must be a list of artifact ids")
-        media_type = check_media_type(media_type)
-        tag_set = check_tags(tags)
-        parent_ids = tuple(sorted(set(parents)))
+        meta = Provenance.check(name, media_type, tags, run_id, node_id, parents)
+        parent_ids = meta.parents
         digest = blake3.blake3(data).digest()
-        artifact_id = artifact_id_for(digest, name, media_type, run_id, node_id, parent_ids)
+        artifact_id = meta.artifact_id(digest)
         existing = self._artifacts.get(artifact_id)
         if existing is not None:
-            existing.tags.update(tag_set)
+            existing.tags.update(meta.tags)
             return artifact_id
         missing = [p for p in parent_ids if p not in self._artifacts]
         if missing:
             raise NotFoundError(f"parent artifact(s) not found: {', '.join(missing)}", parents=missing)
         content = self._contents.setdefault(digest, _Content(data))
         content.refs += 1
-        info = ArtifactInfo(artifact_id, digest.hex(), name, media_type, len(data), (), self._clock(), run_id,
-                            node_id, tuple(ArtifactId(p) for p in parent_ids))
-        self._artifacts[artifact_id] = _Artifact(info, set(tag_set))
+        info = ArtifactInfo(artifact_id, digest.hex(), meta.name, meta.media_type, len(data), (), self._clock(),
+                            meta.run_id, meta.node_id, tuple(ArtifactId(p) for p in parent_ids))
+        self._artifacts[artifact_id] = _Artifact(info, set(meta.tags))
         self._edges.update((artifact_id, p) for p in parent_ids)
         return artifact_id
 
