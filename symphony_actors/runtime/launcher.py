@@ -55,6 +55,15 @@ def read_run_file(addr: SystemAddress) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _pid_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _log(msg: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} launcher[{os.getpid()}]: {msg}", flush=True)
 
@@ -84,6 +93,10 @@ def run(addr: SystemAddress, tree: SupervisorSpec) -> int:
     missed = 0
     exit_code = 0
     while not stop_requested.wait(WATCH_PERIOD):
+        if not _pid_alive(system.admin_pid):  # Thespian's admin died: its actors die with it (pdeathsig)
+            reason["why"] = f"the Thespian admin (pid {system.admin_pid}) died"
+            exit_code = 1
+            break
         try:
             st: StatusReply | None = system.status(timeout=2.0)
         except Exception:  # noqa: BLE001 - any failure to answer counts as a missed heartbeat

@@ -79,3 +79,21 @@ def test_commands_without_a_system_say_so(cli):
     assert out.returncode == 3 and "not running" in out.stdout
     out = cli("kill", "bus")
     assert out.returncode == 1 and "NotRunningError" in out.stderr
+
+
+def test_a_crashed_admin_is_noticed_cleaned_up_and_the_port_reusable(cli):
+    import os
+    import signal
+
+    from symphony_actors.testing.waiting import wait_for
+
+    assert cli("start", *TREE).returncode == 0
+    addr = resolve(cli.port, cli.env["SYMPHONY_HOME"])
+    info = read_run_file(addr)
+    os.kill(info["admin_pid"], signal.SIGKILL)
+    final = wait_for(lambda: (r := read_run_file(addr)) and r["state"] == "stopped" and r, timeout=30,
+                     what="the launcher to stop the system")
+    assert "admin" in final["reason"]
+    assert session_pids(info["session_id"]) == []  # the orphaned logger holding the port is gone too
+    again = cli("start", *TREE)
+    assert again.returncode == 0, again.stderr
