@@ -77,7 +77,19 @@ class Bench:
             goal = "" if r.goal is None else f"{'<=' if r.better == 'lower' else '>='} {r.goal:g}"
             print(f"{r.metric:<{w}}  {r.value:>12.4g}  {goal:>12}  {r.met:>3}  {r.unit} {r.note}".rstrip())
         print(f"-> {RESULTS / (self.name + '.json')}")
+        (RESULTS / f"{self.name}.md").write_text(self.markdown())
         return data
+
+    def markdown(self) -> str:
+        """The same table in Markdown (docs/PERFORMANCE.md is assembled from these)."""
+        head = (f"Measured {time.strftime('%Y-%m-%d')} with `python perf/{self.name}.py"
+                f"{' --quick' if self.quick else ''}` (Python {platform.python_version()}, "
+                f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}).\n\n")
+        rows = ["| metric | figure | goal | met | note |", "|---|---|---|---|---|"]
+        for r in self.rows:
+            goal = "" if r.goal is None else f"{'<=' if r.better == 'lower' else '>='} {r.goal:g}"
+            rows.append(f"| `{r.metric}` | {r.value:.4g} {r.unit} | {goal} | {r.met} | {r.note} |")
+        return head + "\n".join(rows) + "\n"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
