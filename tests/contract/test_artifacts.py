@@ -1,4 +1,8 @@
-"""The ArtifactPort contract against the fake, the store in-process, the service object, and the client."""
+"""The ArtifactPort contract against the fake, the store in-process, and the client over LocalRuntime.
+
+The service object itself is not an ArtifactPort on its own: it refuses single messages above 1 MiB
+(the client streams them), so it is tested through the client and in ``tests/unit/artifacts``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from symphony_actors.pit.artifacts.client import ArtifactClient
-from symphony_actors.pit.artifacts.service import build
 from symphony_actors.pit.artifacts.store import ArtifactStore
 from symphony_actors.ports.artifacts import ArtifactPort
-from symphony_actors.ports.service import ServiceSettings
 from symphony_actors.testing.fake_artifacts import FakeArtifacts
 from symphony_actors.testing.runtime import LocalRuntime
 from tests.contract.artifacts_contract import ArtifactContract
@@ -28,14 +30,6 @@ class TestArtifactStore(ArtifactContract):
     def port(self, data_dir: Path) -> Iterator[ArtifactPort]:
         with ArtifactStore.open(data_dir) as store:
             yield store
-
-
-class TestArtifactService(ArtifactContract):
-    @pytest.fixture
-    def port(self, data_dir: Path) -> Iterator[ArtifactPort]:
-        service = build(ServiceSettings("artifacts", data_dir))
-        yield service
-        service.on_stop()
 
 
 class TestArtifactClient(ArtifactContract):

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def sut(tmp_path_factory):
     # One system for the module (each test runs its own workflows); torn down and checked below.
-    from tests.integration.conftest import SystemUnderTest, free_port
     from symphony_actors.runtime.system import boot, session_pids
+    from tests.integration.conftest import SystemUnderTest, free_port
 
     system = boot(dag_tree(), free_port(), tmp_path_factory.mktemp("dag"))
     s = SystemUnderTest(system)
@@ -68,7 +68,8 @@ def test_fan_out_with_a_cap(sut):
     wf = (Workflow.build("fan").operator("src", "builtin.const", params={"value": list(range(30))},
                                          outputs={"out": "any"})
           .map("each", max_items=50, concurrency=4).connect("src", "each")
-          .operator("sq", "builtin.call", params={"callable": "symphony_actors.testing.services:negate"}, inputs={"a": "any"})
+          .operator("sq", "builtin.call", params={"callable": "symphony_actors.testing.services:negate"},
+                    inputs={"a": "any"})
           .connect("each", "sq.a").build())
     run = sut.client.run_workflow(wf)
     assert run.wait(60)["status"] == "succeeded"

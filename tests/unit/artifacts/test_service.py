@@ -117,3 +117,13 @@ def test_only_exported_methods_are_callable(runtime: LocalRuntime) -> None:
         runtime.call("artifacts", "_open")
     with pytest.raises(NotFoundError):
         runtime.call("artifacts", "on_stop")
+
+
+def test_single_messages_above_one_part_are_refused(runtime: LocalRuntime) -> None:
+    """store and retrieve of more than 1 MiB in one message point to streaming; the client streams."""
+    with pytest.raises(UsageError, match="begin_upload"):
+        runtime.call("artifacts", "store", data=b"x" * (MAX_PART_BYTES + 1))
+    artifact_id = ArtifactClient(runtime).store(b"y" * (MAX_PART_BYTES + 1))
+    with pytest.raises(UsageError, match="read_range"):
+        runtime.call("artifacts", "retrieve", artifact_id=artifact_id)
+    assert ArtifactClient(runtime).retrieve(artifact_id) == b"y" * (MAX_PART_BYTES + 1)

@@ -300,3 +300,16 @@ def test_a_changed_byte_that_decodes_the_same_is_still_found_by_verify(store: Ar
         con.execute("UPDATE chunks SET data=? WHERE hash=?", (data[:4] + bytes([data[4] ^ 0x10]) + data[5:], chunk))
     assert store.retrieve(artifact_id) == b"all work and no play\n" * 3000
     assert [chunk.hex()] == [p.chunk for p in store.verify().problems]
+
+
+def test_without_tantivy_search_says_how_to_get_it(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tantivy is the optional 'search' extra: without it only search fails, with a StorageError saying so."""
+    import sys
+
+    from symphony_actors.domain.errors import StorageError
+
+    artifact_id = store.store(b"still stored", media_type="text/plain")
+    monkeypatch.setitem(sys.modules, "tantivy", None)
+    with pytest.raises(StorageError, match="search"):
+        store.search("stored")
+    assert store.retrieve(artifact_id) == b"still stored"

@@ -45,7 +45,7 @@ def test_a_publisher_does_not_get_its_own_events_back(bus):
 
 
 def test_client_subscriptions_poll_in_order_and_report_gaps(bus):
-    rt, svc = bus
+    rt, _svc = bus
     sub = rt.call("bus", "open", pattern="a.*", capacity=3)
     for i in range(5):
         rt.call("bus", "publish", topic="a.b", payload=i)

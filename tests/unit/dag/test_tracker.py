@@ -88,13 +88,15 @@ def test_retries_follow_the_policy_with_backoff(tracker):
 
 
 def test_misuse_errors_are_not_retried_by_default(tracker):
-    wf = Workflow.build("m").add(_node("x", "builtin.sleep", {"seconds": -1}, RetryPolicy(retries=3))).build(validate=False)
+    wf = (Workflow.build("m").add(_node("x", "builtin.sleep", {"seconds": -1}, RetryPolicy(retries=3)))
+          .build(validate=False))
     snap = tracker.run(wf)
     assert snap["nodes"]["x"]["attempts"] == 1 and snap["status"] == "failed"
 
 
 def test_a_map_fans_out_within_its_cap_and_collects_results_in_order(tracker):
-    wf = (Workflow.build("m").operator("src", "builtin.const", params={"value": [1, 2, 3, 4, 5]}, outputs={"out": "any"})
+    wf = (Workflow.build("m")
+          .operator("src", "builtin.const", params={"value": [1, 2, 3, 4, 5]}, outputs={"out": "any"})
           .map("fan", max_items=10, concurrency=2).connect("src", "fan")
           .operator("each", "builtin.identity", inputs={"in": "any"}).connect("fan", "each")
           .build(validate=False))
@@ -104,7 +106,8 @@ def test_a_map_fans_out_within_its_cap_and_collects_results_in_order(tracker):
 
 
 def test_a_map_over_its_cap_fails_with_the_counts(tracker):
-    wf = (Workflow.build("m").operator("src", "builtin.const", params={"value": list(range(20))}, outputs={"out": "any"})
+    wf = (Workflow.build("m")
+          .operator("src", "builtin.const", params={"value": list(range(20))}, outputs={"out": "any"})
           .map("fan", max_items=10).connect("src", "fan")
           .operator("each", "builtin.identity", inputs={"in": "any"}).connect("fan", "each").build(validate=False))
     snap = tracker.run(wf)
@@ -121,7 +124,8 @@ def test_join_any_runs_at_the_first_finished_upstream(tracker):
 
 
 def test_cancel_stops_dispatch_and_marks_the_rest_cancelled(tracker):
-    wf = (Workflow.build("c").operator("a", "builtin.noop").operator("b", "builtin.noop").after("a", "b").build(validate=False))
+    wf = (Workflow.build("c").operator("a", "builtin.noop").operator("b", "builtin.noop").after("a", "b")
+          .build(validate=False))
     rid = tracker.rt.call("dag", "submit", workflow=wf)
     out = tracker.rt.call("dag", "cancel", run_id=rid)
     assert out["cancelled"]

@@ -24,7 +24,8 @@ def parts():
 def pipeline(value: int = 3) -> Workflow:
     return (Workflow.build("p")
             .operator("src", "builtin.const", params={"value": value}, outputs={"out": "integer"})
-            .operator("double", "builtin.call", params={"callable": "symphony_actors.testing.services:scale", "kwargs": {"b": 2}},
+            .operator("double", "builtin.call",
+                      params={"callable": "symphony_actors.testing.services:scale", "kwargs": {"b": 2}},
                       inputs={"a": "integer"}, outputs={"out": "integer"})
             .connect("src", "double.a").build())
 

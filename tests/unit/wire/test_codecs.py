@@ -109,6 +109,9 @@ def test_decoders_accept_bytearray_and_memoryview() -> None:
     assert env == decode_json(encode_json(env).decode())
     assert env == decode_cbor(bytearray(encode_cbor(env)))
     assert env == decode_frame(memoryview(encode_frame(env)))
+    big = event("log", {"lines": ["same"] * 2000})
+    assert big == decode_frame(memoryview(encode_frame(big, compress_at=0)))
+    assert [big] == decode_batch(bytearray(encode_batch([big], "json", compress_at=0)))
 
 
 def test_integer_timestamps_from_other_writers_are_accepted_as_floats() -> None:
