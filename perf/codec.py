@@ -2,7 +2,8 @@
 
 The standard envelope is a request with sender, reply-to, deadline and a
 ~200-byte payload (an editor edit). Baselines: raw orjson and raw cbor2 on the
-same envelope as a plain dict, measured in the same run.
+same envelope as a plain dict and as the bare ten-field array, measured in the
+same run.
 
     python perf/codec.py [--quick]
 """

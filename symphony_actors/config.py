@@ -41,7 +41,11 @@ class SystemAddress:
 
 def _default_home(env: Mapping[str, str]) -> Path:
     xdg = env.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path(env.get("HOME", str(Path.home()))) / ".local" / "share"
+    # The XDG spec: a relative XDG_DATA_HOME is invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        base = Path(xdg)
+    else:
+        base = Path(env.get("HOME") or str(Path.home())) / ".local" / "share"
     return base / "symphony"
 
 
@@ -49,7 +53,8 @@ def resolve(port: int | str | None = None, data_dir: str | os.PathLike[str] | No
             env: Mapping[str, str] | None = None) -> SystemAddress:
     """Resolve the address of a system from arguments, then environment, then defaults."""
     env = os.environ if env is None else env
-    raw_port: int | str = port if port is not None else env.get("SYMPHONY_PORT", DEFAULT_PORT)
+    # An empty SYMPHONY_PORT (``SYMPHONY_PORT= symphony ...``) means unset, as SYMPHONY_HOME does.
+    raw_port: int | str = port if port is not None else (env.get("SYMPHONY_PORT") or DEFAULT_PORT)
     try:
         port_num = int(raw_port)
     except (TypeError, ValueError):

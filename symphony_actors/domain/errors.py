@@ -103,8 +103,12 @@ class SymphonyError(Exception):
 
     @classmethod
     def _from_wire(cls, message: str, details: dict[str, Any]) -> SymphonyError:
+        # Not through __init__: subclasses may take other arguments, and details from a
+        # peer may hold any key (even "message").
         err = cls.__new__(cls)
-        SymphonyError.__init__(err, message, **details)
+        Exception.__init__(err, message)
+        err.message = message
+        err.details = dict(details)
         return err
 
 
@@ -116,10 +120,17 @@ _REGISTRY[SymphonyError.code] = SymphonyError
 
 
 def error_from_wire(wire: Mapping[str, Any]) -> SymphonyError:
-    """Rebuild an error sent by :meth:`SymphonyError.to_wire`; unknown codes become :class:`RemoteError`."""
+    """Rebuild an error sent by :meth:`SymphonyError.to_wire`; unknown codes become :class:`RemoteError`.
+
+    It never raises: whatever a peer sent, the caller gets a ``SymphonyError`` to raise.
+    """
+    if not isinstance(wire, Mapping):
+        return RemoteError._from_wire(f"malformed error from a peer: {wire!r:.200}",
+                                      {"remote_type": type(wire).__name__})
     code = str(wire.get("code", ""))
     message = str(wire.get("message", ""))
-    details = dict(wire.get("details") or {})
+    raw = wire.get("details")
+    details = {str(k): v for k, v in raw.items()} if isinstance(raw, Mapping) else {}
     cls = _REGISTRY.get(code)
     if cls is None:
         details.setdefault("remote_type", str(wire.get("type", code)))
@@ -166,8 +177,9 @@ class ValidationError(UsageError):
 
     @classmethod
     def _from_wire(cls, message: str, details: dict[str, Any]) -> SymphonyError:
+        raw = details.get("problems")
         problems = [Problem(str(p.get("path", "")), str(p.get("message", "")), str(p.get("kind", "invalid")))
-                    for p in details.get("problems", [])]
+                    for p in (raw if isinstance(raw, list | tuple) else ()) if isinstance(p, Mapping)]
         return cls(problems, subject=str(details.get("subject", "input")))
 
 
@@ -183,9 +195,11 @@ class ProtocolError(UsageError):
 
     @classmethod
     def _from_wire(cls, message: str, details: dict[str, Any]) -> SymphonyError:
-        details = dict(details)
-        reason = str(details.pop("reason", "malformed"))
-        return cls(message, reason=reason, **details)
+        err = super()._from_wire(message, details)
+        assert isinstance(err, ProtocolError)
+        err.reason = str(details.get("reason", "malformed"))
+        err.details["reason"] = err.reason
+        return err
 
 
 class ConfigError(UsageError):

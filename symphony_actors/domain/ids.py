@@ -38,7 +38,7 @@ BufferId = NewType("BufferId", str)
 ViewId = NewType("ViewId", str)
 ModelId = NewType("ModelId", str)
 
-_EXTENSION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9][a-z0-9_.-]{0,63}$")
+_EXTENSION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 def new_id(prefix: str = "") -> str:
@@ -53,6 +53,7 @@ def new_run_id() -> RunId:
 
 def extension_id(text: str) -> ExtensionId:
     """Validate ``publisher.name`` (lower case letters, digits, ``_``, ``-``)."""
-    if not _EXTENSION_ID.match(text):
+    # fullmatch: with match(), "$" also matched before a trailing newline ("pub.name\n").
+    if not isinstance(text, str) or not _EXTENSION_ID.fullmatch(text):
         raise UsageError(f"invalid extension id {text!r}: expected 'publisher.name' in lower case", value=text)
     return ExtensionId(text)

@@ -26,7 +26,14 @@ class Position:
 
     @classmethod
     def from_wire(cls, data: dict[str, int]) -> Position:
-        return cls(int(data["line"]), int(data["character"]))
+        """Read ``{"line": int, "character": int}`` (as clients send it); ``UsageError`` if it is not that."""
+        try:
+            line, character = data["line"], data["character"]
+        except (KeyError, TypeError, IndexError):
+            raise UsageError(f"position must be {{'line': int, 'character': int}}, got {data!r:.100}") from None
+        if type(line) is not int or type(character) is not int:
+            raise UsageError(f"position line and character must be integers, got {data!r:.100}")
+        return cls(line, character)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,4 +56,9 @@ class Range:
 
     @classmethod
     def from_wire(cls, data: dict[str, dict[str, int]]) -> Range:
-        return cls(Position.from_wire(data["start"]), Position.from_wire(data["end"]))
+        """Read ``{"start": position, "end": position}``; ``UsageError`` if it is not that."""
+        try:
+            start, end = data["start"], data["end"]
+        except (KeyError, TypeError, IndexError):
+            raise UsageError(f"range must be {{'start': position, 'end': position}}, got {data!r:.100}") from None
+        return cls(Position.from_wire(start), Position.from_wire(end))

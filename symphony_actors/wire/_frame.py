@@ -43,6 +43,7 @@ _CODEC_NAMES: Final[dict[int, Codec]] = {0: "json", 1: "cbor"}
 COMPRESS_AT: Final[int] = 4096
 _LEVEL: Final[int] = 3
 
+_INPUT_TYPES: Final = (bytes, bytearray, memoryview)  # a tuple: isinstance with a union is 4x slower
 _local = threading.local()  # zstd contexts are not thread-safe; one pair per thread
 
 
@@ -85,7 +86,7 @@ _ZSTD_BYTE: Final[dict[tuple[str, bool], bytes]] = {
 
 def read_header(data: bytes | bytearray | memoryview) -> FrameHeader:
     """Parse the header byte of ``data``; ``ProtocolError`` if it is not one of ours."""
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _INPUT_TYPES):
         raise ProtocolError(f"frame: expected bytes, got {type(data).__name__}", reason="bad_type")
     if len(data) == 0:
         raise ProtocolError("frame: no bytes (expected a header byte)", reason="truncated")
