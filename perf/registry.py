@@ -8,7 +8,11 @@
 * ``index_build_s``: building that index from the 20,000 entries.
 * ``load_ms_p50``: ``Registry.install`` of the summariser (folder copy, manifest, resolve against the installed
   hash embedder) -> load plan -> both extensions imported, registered, set up and activated in-process ->
-  first ``infer`` answered. The actor-hosted load comes with the loader (issue 6, part 7).
+  first ``infer`` answered.
+* ``load_actor_ms_p50``: the same through a real actor system: ``install`` of the summariser on the extension
+  host -> ``activate`` (plan, grants, ``ext:`` actors started under the ``extensions`` supervisor in dependency
+  order, each with its zygote and confined worker, the extension loaded inside it) -> first ``infer`` answered
+  through the host. Unload and remove between iterations.
 * Baselines in the same run: SQLite FTS5 + trigram typo layer (``sqlite_search_*``), and recall of the
   intended entry in the top 10 for prefix and typo queries (quality, higher is better).
 """
@@ -133,6 +137,45 @@ def bench_load(iterations: int) -> list[float]:
     return times
 
 
+def bench_actor_load(iterations: int) -> tuple[list[float], list[float]]:
+    """(install -> answering through the actors, of which the activate step alone), one system for all runs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from symphony_actors.client import Client
+    from symphony_actors.extension_host.service import ExtensionPortClient
+    from symphony_actors.runtime.system import boot
+    from symphony_actors.testing.trees import extensions_tree
+    from tests.integration.conftest import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="symphony-perf-actor-load-"))
+    system = boot(extensions_tree({"executors": 1}), free_port(), root / "data")
+    times: list[float] = []
+    activate: list[float] = []
+    try:
+        with Client(system.port, timeout=60) as client:
+            port = ExtensionPortClient(client)
+            for _ in range(iterations):
+                port.install(str(EXTENSIONS / "hash-embed"))
+                t0 = time.perf_counter()
+                port.install(str(EXTENSIONS / "summarise"))
+                t1 = time.perf_counter()
+                port.activate("symphony.summarise")
+                t2 = time.perf_counter()
+                reply = port.send("symphony.summarise", "infer", {
+                    "inputs": {"text": "Actors isolate state. Supervisors restart them. Messages are cheap."},
+                    "params": {"sentences": 1}})
+                times.append((time.perf_counter() - t0) * 1000)
+                activate.append((t2 - t1) * 1000)
+                assert reply["summary"], reply
+                port.unload("symphony.summarise")
+                port.unload("symphony.hash-embed")
+                port.remove("symphony.summarise")
+                port.remove("symphony.hash-embed")
+    finally:
+        system.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return times, activate
+
+
 def main() -> int:
     bench = Bench("registry", description=__doc__)
     if not CORPUS.is_file():
@@ -174,6 +217,12 @@ def main() -> int:
     bench.record("load_ms_p50", median(load), goal=100, unit="ms",
                  note="install + resolve + in-process load of 2 extensions + first answer")
     bench.record("load_ms_p99", percentile(load, 99), unit="ms")
+    actor_load, activate = bench_actor_load(5 if bench.quick else 20)
+    bench.record("load_actor_ms_p50", median(actor_load), goal=100, unit="ms",
+                 note="install + resolve + 2 sandboxed extension actors started and activated + first answer")
+    bench.record("load_actor_ms_p99", percentile(actor_load, 99), unit="ms")
+    bench.record("load_actor_activate_ms_p50", median(activate), unit="ms",
+                 note="of which activate: 2 actors, 2 zygotes, 2 confined workers, in dependency order")
     bench.finish()
     return 0
 

@@ -4,7 +4,10 @@
 
 ``spawn_ms_p50`` is request -> confined worker ready (Landlock, seccomp, rlimits, cgroups, entry
 imported), with the zygote warm and its spare worker prepared; the back-to-back figure is what a
-burst of spawns sees. ``call_overhead_us_p50`` is an empty call host -> worker -> reply.
+burst of spawns sees. ``call_overhead_us_p50`` is an empty call host -> worker -> reply;
+``call_overhead_actor_us_p50`` is the same through the extension actor's path (the service object of
+``ext:<id>``, hosted in this process): ``send("process")`` -> the SDK adapter in the worker (input and
+output checks against the manifest, effects) -> reply, for an operator that returns a constant.
 ``mem_limit_error_pct`` is |peak - limit| / limit for an allocation loop past a 256 MiB limit;
 ``cpu_share_error_pct`` is |measured - share| / share for a spin under a 20% share. Both are
 measured with the kernel mechanism this host offers (cgroups here) and with the watchdog fallback.
@@ -132,6 +135,55 @@ def cpu_error_pct(zygote: Zygote, policy: SandboxPolicy, seconds: float) -> floa
     return float(abs(r["cpu"] / r["wall"] - share) / share * 100)
 
 
+OPERATOR = '''
+from symphony_actors.sdk import Operator
+
+class Nop(Operator):
+    def process(self, inputs, params):
+        return {"ok": True}
+'''
+
+
+def actor_call_times(root: Path, n: int) -> list[float]:
+    """Extension actor -> worker -> reply for an operator returning a constant (microseconds)."""
+    from typing import Any
+
+    from symphony_actors.extension_host.actor import ExtensionActor
+    from symphony_actors.extension_host.service import ExtensionHost
+    from symphony_actors.ports.service import ServiceSettings
+
+    folder = root / "nop"
+    folder.mkdir()
+    (folder / "extension.toml").write_text(
+        'id = "perf.nop"\nversion = "1.0.0"\ntype = "operator"\nname = "Nop"\ndescription = "Returns a constant."\n'
+        'entry = "nop:Nop"\n\n[[contributes.nodes]]\nname = "nop"\noutputs = [{ name = "ok", type = "boolean" }]\n')
+    (folder / "nop.py").write_text(OPERATOR)
+    host = ExtensionHost(ServiceSettings("exthost", root / "actor-data", {}))
+    host.install(str(folder))
+    step = host.plan_load("perf.nop")[0]
+    host.on_stop()
+
+    class Ctx:
+        def publish(self, topic: str, payload: Any = None) -> None:
+            pass
+
+        def tell(self, service: str, method: str, /, **kwargs: Any) -> None:
+            pass
+
+    actor = ExtensionActor(ServiceSettings("ext:perf.nop", root / "actor-data", {"step": step}))
+    actor.on_start(Ctx())  # type: ignore[arg-type]
+    try:
+        actor.activate()
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            actor.send("process", {"inputs": {}})
+            out.append((time.perf_counter() - t0) * 1e6)
+        return out
+    finally:
+        actor.on_stop()
+
+
 def main() -> None:
     bench = Bench("sandbox", description=__doc__)
     quick = bench.quick
@@ -160,6 +212,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", "pass"], check=True)
             cold.append((time.perf_counter() - t0) * 1000)
         echo = echo_times(n_call)
+        actor_calls = actor_call_times(root, n_call)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     mem_mode = "cgroup" if caps.cgroup_memory_writable else "watchdog"
@@ -171,6 +224,9 @@ def main() -> None:
     bench.record("cold_python_ms_p50", percentile(cold, 50), unit="ms", note="baseline: python -c pass")
     bench.record("call_overhead_us_p50", percentile(calls, 50), unit="us")
     bench.record("call_overhead_us_p99", percentile(calls, 99), unit="us")
+    bench.record("call_overhead_actor_us_p50", percentile(actor_calls, 50), unit="us",
+                 note="extension actor -> SDK adapter in the worker -> reply (operator process)")
+    bench.record("call_overhead_actor_us_p99", percentile(actor_calls, 99), unit="us")
     bench.record("socketpair_echo_us_p50", percentile(echo, 50), unit="us", note="baseline: same frames, a thread")
     bench.record("mem_limit_error_pct", mem[0], goal=10, unit="%", note=f"256 MiB, {mem_mode} peak")
     bench.record("mem_limit_error_pct_rss", mem[1], unit="%", note="same run, kernel peak RSS (incl. shared pages)")

@@ -115,7 +115,6 @@ def _put(args: argparse.Namespace) -> int:
         artifact_id = store.store_file(path, name=args.name if args.name is not None else path.name,
                                        media_type=args.media_type or _guess_media_type(path), tags=args.tag,
                                        run_id=args.run_id, node_id=args.node_id, parents=parents)
-        store.flush_index()
     print(artifact_id)
     return 0
 
@@ -172,6 +171,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     with _open(args) as store:
+        store.flush_index()  # the whole queue: a command line search should see everything stored
         hits = store.search(args.query, media_type=args.media_type, tag=args.tag, run_id=args.run_id,
                             limit=args.limit)
     for hit in hits:

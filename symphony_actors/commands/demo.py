@@ -3,19 +3,39 @@
 Starts a system if none runs (and stops it again at the end unless
 ``--keep``), shows the supervision tree, runs a real workflow end to end
 through the tracker and executor processes, crashes a service and shows its
-supervisor restart it, and sends a message through the bus.
+supervisor restart it, and sends a message through the bus. Then it installs
+the example extensions from ``extensions/``, loads them (each in its own
+sandboxed worker) and runs a second workflow made of their nodes over a small
+workspace the demo writes and a copy of the ``symphony_actors`` sources.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from symphony_actors.config import resolve
 
-__all__ = ["demo_workflow", "register"]
+__all__ = ["chunk_texts", "demo_workflow", "examples_folder", "extension_workflow", "join_texts", "register"]
+
+EXAMPLES = ("hash-embed", "summarise", "read-files", "chunk-text", "py-metrics", "todo-finder")
+DEMO_DOCS = {
+    "supervision.md": "# Supervision\n\nEvery component of Symphony is an actor process under a supervisor. "
+                      "When a component crashes, its supervisor restarts it with clean state. "
+                      "Restart intensity limits stop a crash loop from spinning forever.\n",
+    "workflows.md": "# Workflows\n\nA workflow is a graph of nodes. The DAG tracker sends ready nodes to executors "
+                    "and folds their results back in. Each transition is checkpointed, so a restarted tracker "
+                    "resumes where it stopped. Extension nodes run inside the extension's own actor.\n",
+    "sandbox.md": "# Sandbox\n\nExtensions are untrusted code. Each one runs in a worker process confined by "
+                  "Landlock and seccomp, with memory and CPU limits. A crash or a hang becomes a typed error, "
+                  "and the worker is restarted. Every denial is written to the audit log.\n",
+    "notes.txt": "Open questions: how many executors per core? Should summaries use the embedder or word "
+                 "frequencies? The sandbox reports its guarantee level per dimension.\n",
+}
 
 
 def demo_workflow() -> Any:
@@ -50,6 +70,128 @@ def digest_summary(digests: list[str]) -> dict[str, Any]:
     """Used by the demo workflow through ``builtin.call``."""
     return {"count": len(digests), "complete": all(isinstance(d, str) and len(d) == 64 for d in digests),
             "first": digests[0][:16] if digests else None}
+
+
+def chunk_texts(chunks: list[dict[str, Any]]) -> list[str]:
+    """Used by the extension workflow through ``builtin.call``: the text of each chunk."""
+    return [str(c["text"]) for c in chunks]
+
+
+def join_texts(files: list[dict[str, Any]]) -> str:
+    """Used by the extension workflow through ``builtin.call``: every document's text, one after the other."""
+    return "\n".join(str(f["text"]).split("\n", 1)[-1].strip() for f in files if str(f["path"]).endswith(".md"))
+
+
+def examples_folder() -> Path | None:
+    """``extensions/`` of a checkout (beside the package), if there is one."""
+    import symphony_actors
+
+    folder = Path(symphony_actors.__file__).resolve().parents[1] / "extensions"
+    return folder if (folder / "hash-embed" / "extension.toml").is_file() else None
+
+
+def extension_workflow(docs: str, sources: str) -> Any:
+    """read-files -> chunk-text -> hash-embed ranking; read-files -> summarise; read-files -> py-metrics."""
+    from symphony_actors.domain.workflow import Workflow
+
+    files_out = {"root": "string", "files": "list", "skipped": "list"}
+    return (Workflow.build("extensions-demo", description="the example extensions as workflow nodes")
+            .operator("docs_root", "builtin.const", params={"value": docs}, outputs={"out": "string"})
+            .operator("src_root", "builtin.const", params={"value": sources}, outputs={"out": "string"})
+            .operator("read_docs", "symphony.read-files/read-files", inputs={"root": "string"}, outputs=files_out)
+            .operator("read_src", "symphony.read-files/read-files", params={"include": ["*.py"]},
+                      inputs={"root": "string"}, outputs=files_out)
+            .operator("chunk", "symphony.chunk-text/chunk", params={"size": 160, "overlap": 0},
+                      inputs={"files": "list"}, outputs={"chunks": "list"})
+            .operator("texts", "builtin.call", params={"callable": "symphony_actors.commands.demo:chunk_texts"},
+                      inputs={"chunks": "list"}, outputs={"out": "list"})
+            .operator("query", "builtin.const", params={"value": "what happens when a component crashes"},
+                      outputs={"out": "string"})
+            .operator("rank", "symphony.hash-embed/embed", params={"dim": 512},
+                      inputs={"texts": "list", "query": "string"},
+                      outputs={"vectors": "list", "dim": "integer", "ranking": "list"})
+            .operator("joined", "builtin.call", params={"callable": "symphony_actors.commands.demo:join_texts"},
+                      inputs={"files": "list"}, outputs={"out": "string"})
+            .operator("summary", "symphony.summarise/summarise", params={"sentences": 2},
+                      inputs={"text": "string"},
+                      outputs={"summary": "string", "sentences": "list", "indices": "list", "scores": "list"})
+            .operator("metrics", "symphony.py-metrics/py-metrics", inputs={"files": "list"},
+                      outputs={"modules": "list", "functions": "list", "errors": "list", "summary": "object"})
+            .connect("docs_root", "read_docs.root").connect("src_root", "read_src.root")
+            .connect("read_docs.files", "chunk.files").connect("chunk", "texts.chunks")
+            .connect("texts", "rank.texts").connect("query", "rank.query")
+            .connect("read_docs.files", "joined.files").connect("joined", "summary.text")
+            .connect("read_src.files", "metrics.files")
+            .build(validate=False))
+
+
+def _extensions_part(client: Any, data_dir: Path) -> bool:
+    """Install, load and use the example extensions; True when the workflow succeeded."""
+    from symphony_actors.domain.errors import ConflictError
+    from symphony_actors.extension_host.service import ExtensionPortClient
+
+    examples = examples_folder()
+    if examples is None:
+        print("the example extensions are not beside this installation (run from a checkout): skipped")
+        return True
+    if not any(n["name"] == "exthost" for n in client.status()["nodes"]):
+        print("this system has no extension host: skipped")
+        return True
+    port = ExtensionPortClient(client)
+    workspace = data_dir / "demo-workspace"
+    docs, sources = workspace / "docs", workspace / "src" / "symphony_actors"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in DEMO_DOCS.items():
+        (docs / name).write_text(text)
+    if not sources.exists():
+        import symphony_actors
+
+        shutil.copytree(Path(symphony_actors.__file__).resolve().parent, sources,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    client.call("exthost", "set_workspace", path=str(workspace))
+    for name in EXAMPLES:
+        try:
+            reply = port.install(str(examples / name))
+            print(f"installed {reply['id']} {reply['version']} ({reply['type']}), granted: "
+                  f"{', '.join(reply['granted']) or 'nothing'}")
+        except ConflictError:
+            print(f"{name}: already installed")
+    t0 = time.perf_counter()
+    for ext_id in ("symphony.summarise", "symphony.read-files", "symphony.chunk-text", "symphony.py-metrics",
+                   "symphony.todo-finder"):
+        port.activate(ext_id)
+    print(f"loaded and activated {len(EXAMPLES)} extensions in {time.perf_counter() - t0:.2f} s, each in its own "
+          "sandboxed worker:")
+    for e in port.loaded_extensions():
+        print(f"  {e['id']:<22} pid {e.get('pid') or '-':>7}  {e.get('guarantee_summary')}")
+
+    _say("Running a workflow of extension nodes: read-files -> chunk-text -> hash-embed, summarise, py-metrics")
+    t0 = time.perf_counter()
+    run = client.run_workflow(extension_workflow(str(docs), str(sources)))
+    snap = run.wait(timeout=120)
+    print(f"run {run.run_id}: {snap['status']} in {time.perf_counter() - t0:.2f} s")
+    if snap["status"] != "succeeded":
+        for node, info in run.status(nodes=True)["nodes"].items():
+            if info.get("error"):
+                print(f"  {node}: {info['error'].get('message')}")
+        return False
+    files = run.result("read_docs")["files"]
+    chunks = run.result("chunk")
+    ranking = run.result("rank")["ranking"]
+    best = chunks[ranking[0]["index"]]
+    print(f"read {len(files)} documents, {len(chunks)} chunks; best match for "
+          f"'what happens when a component crashes' ({ranking[0]['score']:.2f}), "
+          f"{Path(best['source']).name}: {best['text'].strip()[:90]!r}")
+    print(f"summary: {run.result('summary')['summary']}")
+    metrics = run.result("metrics")["summary"]
+    worst = metrics["over_threshold"][0] if metrics["over_threshold"] else None
+    print(f"py-metrics over symphony_actors: {metrics['files']} modules, {metrics['functions']} functions, "
+          f"{metrics['code_lines']} code lines, mean complexity {metrics['mean_complexity']}"
+          + (f", most complex {worst['qualname']} ({worst['complexity']})" if worst else ""))
+    todo = port.broadcast("on_buffer_changed", {"buffer_id": "demo", "text": "x = 1  # TODO: tidy up\n",
+                                                "version": 1})
+    print(f"todo-finder (addon hook): {todo['results'].get('symphony.todo-finder')}")
+    return True
 
 
 def _say(text: str) -> None:
@@ -100,6 +242,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"bus stats: {client.call('bus', 'stats')}")
             sub.close()
             ok = snap.get("status") == "succeeded"
+
+            _say("Extensions: installing the examples and loading each into a sandboxed worker")
+            ok = _extensions_part(client, addr.data_dir) and ok
     finally:
         if started_here and not args.keep:
             _say("Stopping the system the demo started (use --keep to leave it running)")

@@ -1,7 +1,9 @@
 """``symphony ext ...``: install, list, search, inspect, enable/disable, remove and audit extensions.
 
 These commands open the registry in the data directory in-process (SQLite in WAL
-mode is safe beside a running system); they need no running system.
+mode is safe beside a running system); they need no running system. ``load`` and
+``unload`` need one (they start and stop extension actors); ``info`` adds the
+running extension's state and guarantee levels when a system is running.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from symphony_actors.cli import add_system_options
 from symphony_actors.config import resolve
+from symphony_actors.domain.errors import NotRunningError
 from symphony_actors.extension_host.permissions import parse_permission
 from symphony_actors.extension_host.service import ExtensionHost
 from symphony_actors.ports.service import ServiceSettings
@@ -91,8 +95,80 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running_client(args: argparse.Namespace) -> Any:
+    """A client of the running system on this port/data dir, or None."""
+    from symphony_actors.client import Client
+    from symphony_actors.commands.system import _running_info
+
+    address = resolve(getattr(args, "port", None), getattr(args, "data_dir", None))
+    if _running_info(address) is None:
+        return None
+    try:
+        return Client(address.port, timeout=10.0)
+    except NotRunningError:
+        return None
+
+
+def _require_system(args: argparse.Namespace) -> Any:
+    client = _running_client(args)
+    if client is None:
+        raise NotRunningError("Symphony is not running; 'symphony start' first (loading starts extension actors)")
+    return client
+
+
+def _load(args: argparse.Namespace) -> int:
+    from symphony_actors.extension_host.service import ExtensionPortClient
+
+    with _require_system(args) as client:
+        port = ExtensionPortClient(client)
+        if args.workspace:
+            client.call("exthost", "set_workspace", path=str(Path(args.workspace).resolve()))
+        reply = (port.activate if args.activate else port.load)(args.id, allow_unconfined=args.allow_unconfined)
+        statuses = {e["id"]: e for e in port.loaded_extensions()}
+    if args.json:
+        _json({**reply, "extensions": [statuses.get(i) for i in reply["order"]]})
+        return 0
+    print(f"{reply['state']} {args.id} (order: {' -> '.join(reply['order'])})")
+    for ext_id in reply["order"]:
+        st = statuses.get(ext_id, {})
+        print(f"  {ext_id}: worker pid {st.get('pid') or '-'}, {st.get('guarantee_summary', '?')}")
+    return 0
+
+
+def _unload(args: argparse.Namespace) -> int:
+    from symphony_actors.extension_host.service import ExtensionPortClient
+
+    with _require_system(args) as client:
+        reply = ExtensionPortClient(client).unload(args.id)
+    print(f"unloaded {args.id} ({reply['state']})")
+    return 0
+
+
+def _print_runtime(info: dict[str, Any]) -> None:
+    runtime = info.get("runtime")
+    if not runtime:
+        print(f"state: {info.get('state', 'installed')}")
+        return
+    print(f"state: {info['state']}   worker pid {runtime.get('pid') or '-'}   calls {runtime.get('calls', 0)}   "
+          f"restarts {runtime.get('restarts', 0)}   failures {runtime.get('failures', 0)}")
+    guarantees = runtime.get("guarantees") or {}
+    if guarantees:
+        print("guarantees (enforced = the kernel stops it; best_effort = a watchdog, bounded overshoot):")
+        for dim, level in guarantees.items():
+            if dim != "notes":
+                print(f"  {dim:<14} {level}")
+        for note in guarantees.get("notes") or ():
+            print(f"  note: {note}")
+
+
 def _info(args: argparse.Namespace) -> int:
-    info = _host(args).info(args.id)
+    client = _running_client(args)
+    if client is not None:
+        with client:
+            info = client.call("exthost", "info", extension_id=args.id)
+    else:
+        info = _host(args).info(args.id)
+        info["state"] = "installed (no system running)"
     if args.json:
         _json(info)
         return 0
@@ -117,6 +193,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"node {node['name']}: ({ins}) -> ({outs})")
     for cmd in m["contributes"]["commands"]:
         print(f"command {cmd['id']}: {cmd['title']}")
+    _print_runtime(info)
     return 0
 
 
@@ -159,7 +236,8 @@ def _audit(args: argparse.Namespace) -> int:
         print("no audit records" + (f" for {args.id}" if args.id else ""))
         return 0
     _table([[str(r.get("time")), str(r.get("extension")), str(r.get("decision")), str(r.get("permission")),
-             str(r.get("target") or "")] for r in records], ["TIME", "EXTENSION", "DECISION", "PERMISSION", "TARGET"])
+             str(r.get("source") or "-"), str(r.get("target") or "")] for r in records],
+           ["TIME", "EXTENSION", "DECISION", "PERMISSION", "SOURCE", "TARGET"])
     return 0
 
 
@@ -209,7 +287,18 @@ def register(subparsers: Any) -> None:
         p.add_argument("id")
         p.add_argument("permissions", nargs="+", metavar="PERMISSION")
 
-    p = add("audit", _audit, "show permission denials (all, or of one extension)")
+    p = add("load", _load, "load an extension and its dependencies into the running system (sandboxed actors)")
+    p.add_argument("id")
+    p.add_argument("--activate", action="store_true", help="also activate it (and its dependencies)")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="run it even if this host cannot confine it (no Landlock): you trust the code")
+    p.add_argument("--workspace", help="the project folder ${workspace} grants refer to (from now on)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("unload", _unload, "stop an extension's actor and worker in the running system")
+    p.add_argument("id")
+
+    p = add("audit", _audit, "show permission denials and sandbox kills (all, or of one extension)")
     p.add_argument("id", nargs="?")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")

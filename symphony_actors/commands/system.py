@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from symphony_actors.config import SystemAddress, resolve
-from symphony_actors.domain.errors import ConfigError, DeadlineExceeded, NotRunningError, SymphonyFailure
+from symphony_actors.domain.errors import ConfigError, DeadlineExceeded, NotRunningError, SymphonyError, SymphonyFailure
 
 __all__ = ["ensure_running", "register", "start_system", "stop_system"]
 
@@ -206,6 +206,13 @@ def render_tree(status: dict[str, Any]) -> str:
     lines.append(f"healthy: {'yes' if status['healthy'] else 'NO'}"
                  + (f"   escalated: {status['escalated']}" if status.get("escalated") else "")
                  + f"   dead letters: {bus.get('dead_letters', '?')}   events published: {bus.get('published', '?')}")
+    extensions = status.get("extensions")
+    if extensions:
+        lines.append("")
+        lines.append(f"{'extension':<28} {'pid':>7}  {'state':<10} {'restarts':>8}  guarantees")
+        for e in extensions:
+            lines.append(f"{str(e.get('id'))[:28]:<28} {e.get('pid') or '-':>7}  {e.get('state')!s:<10} "
+                         f"{e.get('restarts', 0):>8}  {e.get('guarantee_summary', '?')}")
     return "\n".join(lines)
 
 
@@ -223,6 +230,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         with Client(addr.port, timeout=5.0) as client:
             status = client.status()
+            if any(n.get("name") == "exthost" and n.get("state") == "running" for n in status["nodes"]):
+                try:
+                    status["extensions"] = client.call("exthost", "loaded_extensions", timeout=5.0)
+                except SymphonyError as exc:
+                    status["extensions_error"] = str(exc)
     except NotRunningError:
         print(f"Symphony on port {addr.port} does not answer (launcher pid {info.get('launcher_pid')}); "
               f"'symphony stop --port {addr.port}' cleans it up", file=sys.stderr)

@@ -12,26 +12,31 @@ bus, artifact store and model pool call for requests coming from extension actor
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 from typing import Any, ClassVar
 
-from symphony_actors.domain.errors import UsageError
+from symphony_actors.domain.errors import ConflictError, UsageError
+from symphony_actors.extension_host.loader import LoaderMixin
 from symphony_actors.extension_host.permissions import KINDS, AccessGuard, AuditLog
 from symphony_actors.extension_host.plan import path_variables, plan_load
 from symphony_actors.extension_host.registry import InstalledExtension, Registry
 from symphony_actors.extension_host.search import SearchIndex, create_index
 from symphony_actors.ports.service import ActorContext, Caller, ServiceSettings
 
-__all__ = ["ExtensionHost", "ExtensionHostClient", "build"]
+__all__ = ["ExtensionHost", "ExtensionHostClient", "ExtensionPortClient", "build"]
 
 EVENT_PREFIX = "extensions"
+LOAD_TIMEOUT_S = 120.0
+CALL_TIMEOUT_S = 120.0
 
 
-class ExtensionHost:
-    """Install, list, inspect, enable/disable, remove, search and audit extensions in the data directory."""
+class ExtensionHost(LoaderMixin):
+    """Install, list, inspect, enable/disable, remove, search and audit extensions in the data directory;
+    load, activate and talk to them through their actors (:class:`LoaderMixin`)."""
 
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "install", "list", "info", "enable", "disable", "remove", "search", "audit", "grant", "revoke",
-        "resolve", "plan_load", "check_access", "node_types"})
+        "resolve", "plan_load", "check_access", "node_types", "set_workspace"}) | LoaderMixin.LOADER_EXPORTS
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -43,17 +48,29 @@ class ExtensionHost:
         self._index: SearchIndex | None = None
         self._index_generation = -1
         self._ctx: ActorContext | None = None
+        self._loader_init(dict(settings.options))
 
     # ---------------------------------------------------------------- hooks
     def on_start(self, ctx: ActorContext) -> None:
         self._ctx = ctx
+        ctx.subscribe("supervisor.child.stopped")
+        self._verify_loaded()
 
     def on_stop(self) -> None:
+        self._forget_loaded()   # an orderly stop: the extension actors stop with the system
         self.registry.close()
 
     def _event(self, what: str, payload: dict[str, Any]) -> None:
         if self._ctx is not None:
             self._ctx.publish(f"{EVENT_PREFIX}.{what}", payload)
+
+    def set_workspace(self, path: str | None) -> dict[str, Any]:
+        """The folder ``${workspace}`` grants refer to (the open project), for extensions loaded from now on."""
+        if path is not None and not Path(path).is_absolute():
+            raise UsageError(f"the workspace must be an absolute path, got {path!r}")
+        self.workspace = None if path is None else str(Path(path).resolve())
+        self._event("workspace", {"path": self.workspace})
+        return {"workspace": self.workspace, "loaded": sorted(self.loaded)}
 
     # ---------------------------------------------------------------- registry
     def install(self, path: str, grant: builtins.list[str] | None = None, replace: bool = False) -> dict[str, Any]:
@@ -66,11 +83,13 @@ class ExtensionHost:
         return ext.to_dict()
 
     def list(self, enabled_only: bool = False) -> builtins.list[dict[str, Any]]:
-        return [e.summary() for e in self.registry.list(enabled_only=enabled_only)]
+        """Installed extensions with their ``state`` (installed, loaded, active)."""
+        return [{**e.summary(), "state": self._state(e.id)} for e in self.registry.list(enabled_only=enabled_only)]
 
-    def info(self, extension_id: str) -> dict[str, Any]:
+    def info(self, extension_id: str) -> Any:
+        """Manifest, grants, state; when loaded also ``health``, ``runtime`` (pid, calls) and ``guarantees``."""
         ext = self.registry.get(extension_id)
-        return {**ext.to_dict(), "dependents": self.registry.dependents(extension_id)}
+        return self._runtime_info({**ext.to_dict(), "dependents": self.registry.dependents(extension_id)})
 
     def enable(self, extension_id: str) -> dict[str, Any]:
         ext = self.registry.set_enabled(extension_id, True)
@@ -78,14 +97,21 @@ class ExtensionHost:
         return ext.summary()
 
     def disable(self, extension_id: str, force: bool = False) -> dict[str, Any]:
+        self._refuse_loaded(extension_id, "disable")
         ext = self.registry.set_enabled(extension_id, False, force=force)
         self._event("disabled", {"id": ext.id})
         return ext.summary()
 
     def remove(self, extension_id: str, force: bool = False) -> dict[str, Any]:
+        self._refuse_loaded(extension_id, "remove")
         ext = self.registry.remove(extension_id, force=force)
         self._event("removed", {"id": ext.id})
         return ext.summary()
+
+    def _refuse_loaded(self, extension_id: str, what: str) -> None:
+        if extension_id in self.loaded:
+            raise ConflictError(f"cannot {what} {extension_id} while it is loaded; unload it first",
+                                extension=extension_id)
 
     def grant(self, extension_id: str, permissions: builtins.list[str]) -> dict[str, Any]:
         ext = self.registry.grant(extension_id, permissions)
@@ -223,3 +249,38 @@ class ExtensionHostClient:
                limit: int = 20) -> builtins.list[dict[str, Any]]:
         return self._call("search", query=query, type=type, permission=permission,  # type: ignore[no-any-return]
                           limit=limit)
+
+    # ---------------------------------------------------------------- the loader (ExtensionPort on actors)
+    def load(self, extension_id: str, allow_unconfined: bool = False) -> dict[str, Any]:
+        return self._call("load", extension_id=extension_id, allow_unconfined=allow_unconfined,  # type: ignore[no-any-return]
+                          timeout=LOAD_TIMEOUT_S)
+
+    def activate(self, extension_id: str, allow_unconfined: bool = False) -> dict[str, Any]:
+        return self._call("activate", extension_id=extension_id,  # type: ignore[no-any-return]
+                          allow_unconfined=allow_unconfined, timeout=LOAD_TIMEOUT_S)
+
+    def deactivate(self, extension_id: str) -> dict[str, Any]:
+        return self._call("deactivate", extension_id=extension_id, timeout=LOAD_TIMEOUT_S)  # type: ignore[no-any-return]
+
+    def unload(self, extension_id: str) -> dict[str, Any]:
+        return self._call("unload", extension_id=extension_id, timeout=LOAD_TIMEOUT_S)  # type: ignore[no-any-return]
+
+    def send(self, extension_id: str, operation: str, payload: dict[str, Any] | None = None,
+             timeout: float = CALL_TIMEOUT_S) -> Any:
+        return self._call("send", extension_id=extension_id, operation=operation, payload=payload, timeout=timeout)
+
+    def broadcast(self, hook: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("broadcast", hook=hook, args=args, timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
+
+    def health(self, extension_id: str) -> dict[str, Any]:
+        return self._call("health", extension_id=extension_id, timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
+
+    def restart(self, extension_id: str) -> dict[str, Any]:
+        return self._call("restart", extension_id=extension_id, timeout=LOAD_TIMEOUT_S)  # type: ignore[no-any-return]
+
+    def loaded_extensions(self, timeout: float = CALL_TIMEOUT_S) -> builtins.list[dict[str, Any]]:
+        return self._call("loaded_extensions", timeout=timeout)  # type: ignore[no-any-return]
+
+
+#: The ExtensionPort adapter over a running system (``ExtensionPortClient(client)``).
+ExtensionPortClient = ExtensionHostClient
