@@ -212,6 +212,28 @@ class Client:
             out["bus"] = {"error": str(exc)}
         return out
 
+    def start_service(self, name: str, factory: str, *, supervisor: str = "root", timeout: float = 10.0,
+                      restart: str = "temporary", **options: Any) -> None:
+        """Start a service (``"package.module:build"``) under a supervisor of the running system, and wait
+        until it answers; ``options`` reach its factory. Temporary by default: not restarted if it exits."""
+        from symphony_actors.ports.service import ChildSpec
+
+        self._endpoint.start_child(supervisor, ChildSpec(name, factory, restart=restart,  # type: ignore[arg-type]
+                                                         options=options))
+        deadline = time.monotonic() + timeout
+        while True:
+            node = next((n for n in self._endpoint.status().nodes if n["name"] == name), None)
+            if node is not None and node["state"] == "running":
+                return
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"service {name!r} did not start within {timeout:g} s "
+                                       f"(state: {node['state'] if node else 'unknown'})", service=name)
+            time.sleep(0.005)  # polling the tree's state against a deadline
+
+    def stop_service(self, name: str, *, supervisor: str = "root") -> None:
+        """Stop a service started with :meth:`start_service` (or any child) and forget it."""
+        self._endpoint.stop_child(supervisor, name)
+
     def kill(self, name: str) -> int | None:
         """Crash the named actor (for demos and fault tests); its supervisor restarts it."""
         return self._endpoint.crash(name)

@@ -33,8 +33,10 @@ from symphony_actors.runtime.messages import (
     AddressUpdate,
     CrashNow,
     Lookup,
+    StartChild,
     StatusReply,
     StatusRequest,
+    StopChild,
     StopTree,
     TreeStopped,
 )
@@ -209,6 +211,17 @@ class Endpoint:
             self._crashed[name] = update.address  # the next lookup waits for the replacement
             self._asys.tell(update.address, CrashNow(f"symphony kill {name}"))
             return update.pid
+
+    def start_child(self, supervisor: str, spec: Any) -> None:
+        """Ask ``supervisor`` to start and supervise a new child (returns at once; look it up to wait)."""
+        with self._lock:
+            self._asys.tell(self._root, StartChild(supervisor, spec))
+
+    def stop_child(self, supervisor: str, name: str) -> None:
+        with self._lock:
+            self._addresses.pop(name, None)
+            self._drop(name)
+            self._asys.tell(self._root, StopChild(supervisor, name))
 
     def stop_tree(self, timeout: float = 20.0) -> bool:
         with self._lock:

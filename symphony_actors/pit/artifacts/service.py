@@ -10,14 +10,19 @@ message carries more than :data:`~symphony_actors.ports.artifacts.MAX_PART_BYTES
   ``abort_upload(upload_id=)``;
 * ``read_range(artifact_id=, offset=, length=)`` (<= 1 MiB) for reading back.
 
+``store`` and ``retrieve`` refuse payloads above ``max_message_bytes`` (default 1 MiB) with a
+``UsageError`` that says to stream: :class:`~symphony_actors.pit.artifacts.client.ArtifactClient`
+does so by itself.
+
 Events published: ``artifacts.stored`` ``{artifact_id, size, media_type, name, run_id, node_id, parents}``
 (new artifacts only), ``artifacts.deleted`` ``{artifact_id, forced, unlinked_children}``,
 ``artifacts.gc`` ``{chunks_removed, bytes_freed}``.
 
-Options (``ServiceSettings.options``): ``index_delay`` (seconds between a write and the
-search index catching up, default 1.0; a search always catches up first), ``upload_ttl``
+Options (``ServiceSettings.options``): ``index_delay`` (seconds between the timer's looks at
+the search queue, default 1.0; a search also applies up to 2,000 queued changes first),
+``index_batch`` (changes applied per timer tick, default 500, so the actor stays responsive), ``upload_ttl``
 (default 3600 s), ``index_text_limit`` (bytes of a text artifact indexed, default 1 MiB),
-``max_uploads`` (open uploads at once, default 64).
+``max_uploads`` (open uploads at once, default 64), ``max_message_bytes`` (default 1 MiB).
 """
 
 from __future__ import annotations
@@ -58,7 +63,9 @@ class ArtifactService:
         self.settings = settings
         opts = settings.options
         self.index_delay = float(opts.get("index_delay", 1.0))
+        self.index_batch = int(opts.get("index_batch", 500))
         self.max_uploads = int(opts.get("max_uploads", 64))
+        self.max_message_bytes = int(opts.get("max_message_bytes", MAX_PART_BYTES))
         self._store_options = {k: opts[k] for k in ("upload_ttl", "index_text_limit") if k in opts}
         self._store: ArtifactStore | None = None
         self._ctx: ActorContext | None = None
@@ -69,6 +76,8 @@ class ArtifactService:
     def on_start(self, ctx: ActorContext) -> None:
         self._ctx = ctx
         self._open()
+        self._flush_scheduled = True
+        ctx.call_later(self.index_delay, "flush_index")
 
     def on_stop(self) -> None:
         for upload in self._uploads.values():
@@ -80,7 +89,8 @@ class ArtifactService:
 
     def _open(self) -> ArtifactStore:
         if self._store is None:
-            self._store = ArtifactStore.open(self.settings.data_dir, **self._store_options)
+            root = self.settings.options.get("data_dir") or self.settings.data_dir  # option: a store of its own
+            self._store = ArtifactStore.open(root, **self._store_options)
         return self._store
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
@@ -105,12 +115,23 @@ class ArtifactService:
     # ------------------------------------------------------------------ the port
     def store(self, data: bytes, *, name: str = "", media_type: str = DEFAULT_MEDIA_TYPE, tags: Sequence[str] = (),
               run_id: str | None = None, node_id: str | None = None, parents: Sequence[str] = ()) -> ArtifactId:
+        """Store up to ``max_message_bytes`` (1 MiB) in one message; larger payloads go through uploads."""
+        if isinstance(data, bytes | bytearray) and len(data) > self.max_message_bytes:
+            raise UsageError(f"{len(data)} bytes is more than one message carries ({self.max_message_bytes}): "
+                             "stream it with begin_upload/upload_part/finish_upload (ArtifactClient does)")
         artifact_id, created = self._open().put(data, name=name, media_type=media_type, tags=tags, run_id=run_id,
                                                 node_id=node_id, parents=parents)
         return self._stored(artifact_id, created)
 
     def retrieve(self, artifact_id: str) -> bytes:
-        return self._open().retrieve(artifact_id)
+        """The whole artifact in one reply, up to ``max_message_bytes``; read larger ones with ``read_range``."""
+        store = self._open()
+        size = store.info(artifact_id).size
+        if size > self.max_message_bytes:
+            raise UsageError(f"artifact {artifact_id} has {size} bytes, more than one message carries "
+                             f"({self.max_message_bytes}): read it with read_range (ArtifactClient does)",
+                             artifact_id=artifact_id, size=size)
+        return store.retrieve(artifact_id)
 
     def read_range(self, artifact_id: str, *, offset: int = 0, length: int = MAX_PART_BYTES) -> bytes:
         return self._open().read_range(artifact_id, offset=offset, length=length)
@@ -169,8 +190,8 @@ class ArtifactService:
 
     def upload_part(self, upload_id: str, data: bytes) -> int:
         """Append up to 1 MiB to an open upload; returns the bytes received so far."""
-        if isinstance(data, bytes | bytearray) and len(data) > MAX_PART_BYTES:
-            raise UsageError(f"an upload part carries at most {MAX_PART_BYTES} bytes, not {len(data)}")
+        if isinstance(data, bytes | bytearray) and len(data) > self.max_message_bytes:
+            raise UsageError(f"an upload part carries at most {self.max_message_bytes} bytes, not {len(data)}")
         upload = self._upload(upload_id)
         try:
             return upload.write(data)
@@ -199,12 +220,14 @@ class ArtifactService:
 
     # ------------------------------------------------------------------ maintenance
     def flush_index(self) -> int:
-        """Apply pending changes to the search index (the timer set after writes calls this)."""
+        """Apply up to ``index_batch`` pending index changes; the service's timer calls this every
+        ``index_delay`` seconds, sooner while a backlog remains (writers in other processes add to it)."""
         self._flush_scheduled = False
         store = self._open()
-        applied = store.flush_index()
-        if store.index_pending():
-            self._changed()
+        applied = store.flush_index(max_docs=self.index_batch)
+        if self._ctx is not None:
+            self._flush_scheduled = True
+            self._ctx.call_later(0.01 if applied and store.index_pending() else self.index_delay, "flush_index")
         return applied
 
     def reindex(self) -> int:
