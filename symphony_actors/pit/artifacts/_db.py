@@ -146,6 +146,8 @@ class Checkpointer:
         self._stop = threading.Event()
         self._writes = 0
         self._seen = 0
+        self._backoff = 0
+        self._skip_restarts = 0
         self.failures: list[str] = []
         self._thread = threading.Thread(target=self._run, name="artifacts-checkpoint", daemon=True)
         self._thread.start()
@@ -154,7 +156,10 @@ class Checkpointer:
         self._writes += 1
 
     def _run(self) -> None:
-        con = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # A RESTART checkpoint holds the writer lock while it waits for readers of old frames; a long
+        # reader (a verify of a large store) must not stall writers for more than a moment, so the
+        # checkpointer gives up after 20 ms and tries again next round.
+        con = sqlite3.connect(self._path, isolation_level=None, timeout=0.02)
         try:
             while not self._stop.wait(self._interval):
                 writes = self._writes
@@ -168,12 +173,20 @@ class Checkpointer:
     def _checkpoint(self, con: sqlite3.Connection) -> None:
         try:
             _busy, frames, _done = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames > self.restart_frames:
+            if self._skip_restarts > 0:
+                self._skip_restarts -= 1
+            elif frames > self.restart_frames:
                 # Under continuous writes a passive checkpoint never catches the last frame, so the
                 # WAL is never reset and grows without bound (650 MiB after 5,000 stores, with reads
                 # slowing down). RESTART waits for the writer, copies the few frames left and makes the
                 # next writer start the WAL over; it briefly holds new writers (once per ~64 MiB).
-                con.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                if con.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]:
+                    # A reader holds old frames (a long verify) or writers kept the lock: back off, 0.5 s
+                    # doubling to 2 s.
+                    self._backoff = min(8, self._backoff * 2 or 2)
+                    self._skip_restarts = self._backoff
+                else:
+                    self._backoff = 0
         except sqlite3.Error as exc:  # kept for inspection; the next round retries
             self.failures.append(str(exc))
             del self.failures[:-10]

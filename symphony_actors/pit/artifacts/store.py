@@ -78,11 +78,12 @@ class ArtifactStore:
     ``index_text_limit``: how many bytes of a text artifact are indexed for search;
     ``upload_ttl``: seconds after which ``gc`` drops an upload that stopped receiving parts;
     ``background_checkpoints``: run WAL checkpoints in a thread (off: SQLite checkpoints as it writes);
-    ``zstd_level``: compression level of new chunks (reading handles any).
+    ``zstd_level``: compression level of new chunks (reading handles any);
+    ``search_flush_docs``: at most this many queued index changes are applied by a search before it runs.
     """
 
     def __init__(self, root: Path | str, *, index_text_limit: int = 1 << 20, upload_ttl: float = 3600.0,
-                 background_checkpoints: bool = True, zstd_level: int = ZSTD_LEVEL,
+                 background_checkpoints: bool = True, zstd_level: int = ZSTD_LEVEL, search_flush_docs: int = 2000,
                  clock: Callable[[], float] = time.time) -> None:
         self.root = Path(root)
         self.db_path = self.root / "artifacts.db"
@@ -94,6 +95,7 @@ class ArtifactStore:
         self._index = SearchIndex(self.root / "search")
         self._index_checked = False
         self.index_text_limit = index_text_limit
+        self.search_flush_docs = search_flush_docs
         self.upload_ttl = upload_ttl
         self._clock = clock
         self._closed = False
@@ -254,7 +256,11 @@ class ArtifactStore:
         if row is None:
             raise NotFoundError(f"no artifact {artifact_id!r}", artifact_id=artifact_id)
         aid, digest, name, media_type, _size, _created, run_id, node_id, parents = row
-        if artifact_id_for(digest, name, media_type, run_id, node_id, json.loads(parents)) != aid:
+        try:
+            ok = artifact_id_for(digest, name, media_type, run_id, node_id, json.loads(parents)) == aid
+        except (ValueError, TypeError):  # a damaged record: not bytes, not JSON
+            ok = False
+        if not ok:
             raise IntegrityError(f"artifact {aid}: its record does not match its id", artifact_id=aid)
         return tuple(row)
 
@@ -491,15 +497,19 @@ class ArtifactStore:
             return
         marker = self._index.path / "symphony-schema"
         if not marker.exists():
-            with write_txn(self._con) as con:  # queue everything before the index exists: crash-safe
-                con.execute("INSERT INTO index_queue(artifact_id) SELECT id FROM artifacts")
+            self._requeue_all()  # before the index exists: a crash in between only queues again
             self._index.clear()
         else:
             self._index.open()
             if self._index.created_fresh:
-                with write_txn(self._con) as con:
-                    con.execute("INSERT INTO index_queue(artifact_id) SELECT id FROM artifacts")
+                self._requeue_all()
         self._index_checked = True
+
+    def _requeue_all(self) -> None:
+        """A new, empty index needs every artifact once (and no removals)."""
+        with write_txn(self._con) as con:
+            con.execute("DELETE FROM index_queue")
+            con.execute("INSERT INTO index_queue(artifact_id) SELECT id FROM artifacts")
 
     @sql_errors
     def index_pending(self) -> int:
@@ -507,13 +517,16 @@ class ArtifactStore:
         return int(self._con.execute("SELECT COUNT(*) FROM index_queue").fetchone()[0])
 
     @sql_errors
-    def flush_index(self) -> int:
-        """Apply queued changes to the search index; returns how many; 0 if another process is at it."""
+    def flush_index(self, max_docs: int | None = None) -> int:
+        """Apply queued changes to the search index, oldest first, about ``max_docs`` of them (None: all).
+
+        Returns how many were applied: 0 if another process holds the index writer."""
         self._ensure_index()
         applied = 0
-        while True:
+        while max_docs is None or applied < max_docs:
+            batch = _INDEX_BATCH_DOCS if max_docs is None else min(_INDEX_BATCH_DOCS, max_docs - applied)
             rows = self._con.execute("SELECT seq, artifact_id FROM index_queue ORDER BY seq LIMIT ?",
-                                     (_INDEX_BATCH_DOCS,)).fetchall()
+                                     (batch,)).fetchall()
             if not rows:
                 return applied
             docs: dict[str, IndexDoc | None] = {}
@@ -535,6 +548,7 @@ class ArtifactStore:
                 con.execute("DELETE FROM index_queue WHERE seq <= ?", (last,))
             self._wrote()
             applied += len(docs)
+        return applied
 
     def _index_doc(self, artifact_id: str) -> IndexDoc | None:
         try:
@@ -565,7 +579,9 @@ class ArtifactStore:
         _check_limit(limit, 1000)
         self._ensure_index()
         if self._con.execute("SELECT 1 FROM index_queue LIMIT 1").fetchone():
-            self.flush_index()
+            # Read-your-writes, within a bound: a backlog (writers that never search, such as the DAG
+            # executors) is applied by the service's timer rather than by one slow search.
+            self.flush_index(max_docs=self.search_flush_docs)
         hits = self._index.search(query, media_type=media_type, tag=tag, run_id=run_id, limit=limit + 8)
         if not hits:
             return []
@@ -598,9 +614,7 @@ class ArtifactStore:
     @sql_errors
     def reindex(self) -> int:
         """Rebuild the search index from the database; returns how many artifacts were indexed."""
-        with write_txn(self._con) as con:
-            con.execute("DELETE FROM index_queue")
-            con.execute("INSERT INTO index_queue(artifact_id) SELECT id FROM artifacts")
+        self._requeue_all()
         self._index.clear()
         self._index_checked = True
         return self.flush_index()

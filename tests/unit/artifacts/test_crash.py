@@ -58,10 +58,10 @@ def test_sigkill_at_random_points_leaves_a_consistent_store(data_dir: Path) -> N
             wait_for = rng.choice([0, 1, 2, 5, 10, 20])  # 0: kill while it opens the store
             deadline = time.monotonic() + LINE_DEADLINE_S
             while len(lines) < wait_for:
-                line = _read_line(proc, deadline)
-                if not line.endswith("\n"):
+                text = _read_line(proc, deadline)
+                if not text.endswith("\n"):
                     break
-                lines.append(line)
+                lines.append(text)
         finally:
             _kill(proc)
         # Everything the writer printed before it died counts, including what is still in the pipe.
@@ -71,14 +71,14 @@ def test_sigkill_at_random_points_leaves_a_consistent_store(data_dir: Path) -> N
         proc.stdout.close()
         proc.stderr.close()
         assert "Traceback" not in err, err
-        for line in (text.split() for text in lines if text.strip()):
-            if line[0] == "stored":
-                alive[line[1]] = line[2]
-            elif line[0] == "deleting":  # committed or not: the kill may come before "deleted"
-                maybe[line[1]] = alive.pop(line[1])
-            elif line[0] == "deleted":
-                maybe.pop(line[1], None)
-                gone.add(line[1])
+        for words in (text.split() for text in lines if text.strip()):
+            if words[0] == "stored":
+                alive[words[1]] = words[2]
+            elif words[0] == "deleting":  # committed or not: the kill may come before "deleted"
+                maybe[words[1]] = alive.pop(words[1])
+            elif words[0] == "deleted":
+                maybe.pop(words[1], None)
+                gone.add(words[1])
         with ArtifactStore.open(data_dir) as store:
             report = store.verify()
             assert report.ok, report.problems[:5]

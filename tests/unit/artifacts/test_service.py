@@ -127,3 +127,23 @@ def test_single_messages_above_one_part_are_refused(runtime: LocalRuntime) -> No
     with pytest.raises(UsageError, match="read_range"):
         runtime.call("artifacts", "retrieve", artifact_id=artifact_id)
     assert ArtifactClient(runtime).retrieve(artifact_id) == b"y" * (MAX_PART_BYTES + 1)
+
+
+def test_the_timer_works_through_a_backlog_in_batches(data_dir: Path) -> None:
+    """Changes queued by other processes are applied index_batch at a time, ticks following closely."""
+    from symphony_actors.pit.artifacts.store import ArtifactStore
+
+    with ArtifactStore.open(data_dir) as other_process:
+        for i in range(5):
+            other_process.store(f"queued elsewhere {i}".encode(), media_type="text/plain")
+    rt = LocalRuntime(data_dir)
+    rt.start("artifacts", "symphony_actors.pit.artifacts.service:build", index_batch=2, index_delay=1.0)
+    try:
+        service = rt.services["artifacts"]
+        assert isinstance(service, ArtifactService)
+        assert rt.advance(1.0) == 1 and service._open().index_pending() == 3
+        assert rt.advance(0.01) == 1 and service._open().index_pending() == 1
+        assert rt.advance(0.01) == 1 and service._open().index_pending() == 0
+        assert rt.pending_timers == 1
+    finally:
+        rt.close()

@@ -313,3 +313,15 @@ def test_without_tantivy_search_says_how_to_get_it(store: ArtifactStore, monkeyp
     with pytest.raises(StorageError, match="search"):
         store.search("stored")
     assert store.retrieve(artifact_id) == b"still stored"
+
+
+def test_a_search_applies_a_bounded_part_of_a_backlog(data_dir: Path) -> None:
+    """Writers that never search leave a queue; one search applies at most search_flush_docs of it."""
+    with ArtifactStore.open(data_dir, search_flush_docs=2) as store:
+        for i in range(5):
+            store.store(f"backlog item {i}".encode(), media_type="text/plain")
+        store.search("backlog")
+        assert store.index_pending() == 3
+        assert store.flush_index(max_docs=2) == 2
+        assert store.flush_index() == 1
+        assert len(store.search("backlog")) == 5
