@@ -32,17 +32,11 @@ class TestDagClientInProcess(DagContract):
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from symphony_actors.client import Client
-    from symphony_actors.runtime.system import boot, session_pids
     from symphony_actors.testing.trees import dag_tree
-    from tests.integration.conftest import free_port
+    from tests.integration.conftest import running_system
 
-    s = boot(dag_tree(), free_port(), tmp_path_factory.mktemp("dag-contract"))
-    client = Client(s.port, timeout=60)
-    yield client
-    client.close()
-    s.stop()
-    assert session_pids(s.session_id) == []
+    with running_system(dag_tree(), tmp_path_factory.mktemp("dag-contract")) as (_, client):
+        yield client
 
 
 @pytest.mark.integration

@@ -43,10 +43,12 @@ def ext_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[objec
     s = boot(extensions_tree({"workspace": str(ws), "executors": 1}), free_port(), root / "data")
     client = Client(s.port, timeout=60)
     workers: set[int] = set()
-    yield client, ws
-    workers.update(_worker_pids(client))
-    client.close()
-    s.stop()
+    try:
+        yield client, ws
+        workers.update(_worker_pids(client))
+    finally:  # the system is stopped whatever happened above
+        client.close()
+        s.stop()
     assert session_pids(s.session_id) == []
     assert [p for p in workers if psutil.pid_exists(p)] == []
 

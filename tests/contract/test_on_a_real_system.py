@@ -32,17 +32,11 @@ _ids = itertools.count()
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from symphony_actors.client import Client
-    from symphony_actors.runtime.system import boot, session_pids
     from symphony_actors.testing.trees import flat_tree
-    from tests.integration.conftest import free_port
+    from tests.integration.conftest import running_system
 
-    s = boot(flat_tree(max_restarts=100), free_port(), tmp_path_factory.mktemp("contracts"))
-    client = Client(s.port, timeout=30)
-    yield client
-    client.close()
-    s.stop()
-    assert session_pids(s.session_id) == []
+    with running_system(flat_tree(max_restarts=100), tmp_path_factory.mktemp("contracts")) as (_, client):
+        yield client
 
 
 @pytest.fixture

@@ -40,19 +40,13 @@ class TestTextEditingClient(TextEditingContract):
 
 @pytest.fixture(scope="module")
 def editor_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from symphony_actors.client import Client
     from symphony_actors.ports.service import ChildSpec
-    from symphony_actors.runtime.system import boot, session_pids
     from symphony_actors.testing.trees import flat_tree
-    from tests.integration.conftest import free_port
+    from tests.integration.conftest import running_system
 
-    system = boot(flat_tree(ChildSpec("editor", "symphony_actors.editor.bridge:build")), free_port(),
-                  tmp_path_factory.mktemp("editor-contract"))
-    client = Client(system.port, timeout=30)
-    yield client
-    client.close()
-    system.stop()
-    assert session_pids(system.session_id) == []
+    tree = flat_tree(ChildSpec("editor", "symphony_actors.editor.bridge:build"))
+    with running_system(tree, tmp_path_factory.mktemp("editor-contract")) as (_, client):
+        yield client
 
 
 @pytest.mark.integration

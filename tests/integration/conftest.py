@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -48,6 +49,26 @@ class SystemUnderTest:
 
     def session_pids(self) -> list[int]:
         return session_pids(self.system.session_id)
+
+
+@contextlib.contextmanager
+def running_system(tree: SupervisorSpec, data_dir: Path,
+                   timeout: float = 60.0) -> Iterator[tuple[RunningSystem, Client]]:
+    """A real system and a client for a module-scoped fixture; always stopped, then checked for leftovers,
+    even when the test or the rest of the teardown fails."""
+    system = boot(tree, free_port(), data_dir)
+    client: Client | None = None
+    try:
+        client = Client(system.port, timeout=timeout)
+        yield system, client
+    finally:
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            system.stop()
+    left = [p for p in session_pids(system.session_id) if psutil.pid_exists(p)]
+    assert left == [], f"processes left behind: {left}"
 
 
 @pytest.fixture

@@ -15,15 +15,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def sut(tmp_path_factory):
     # One system for the module (each test runs its own workflows); torn down and checked below.
-    from symphony_actors.runtime.system import boot, session_pids
-    from tests.integration.conftest import SystemUnderTest, free_port
+    from tests.integration.conftest import SystemUnderTest, running_system
 
-    system = boot(dag_tree(), free_port(), tmp_path_factory.mktemp("dag"))
-    s = SystemUnderTest(system)
-    yield s
-    s.client.close()
-    system.stop()
-    assert session_pids(system.session_id) == []
+    with running_system(dag_tree(), tmp_path_factory.mktemp("dag")) as (system, client):
+        s = SystemUnderTest(system)
+        s.client.close()
+        s.client = client
+        yield s
 
 
 def nodes(snap):

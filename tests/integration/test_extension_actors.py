@@ -72,15 +72,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     system = boot(extensions_tree({"workspace": str(ws), "executors": 1}), free_port(), data)
     client = Client(system.port, timeout=60)
     e = Env(client, data, ws)
-    e.port.install(str(FIXTURES / "hostile"))
-    e.port.install(str(FIXTURES / "steady"))
-    e.port.activate(HOSTILE)
-    e.port.activate(STEADY)
-    yield e
-    for ext in e.port.loaded_extensions():
-        e.pids.update(p for p in (ext.get("pid"), ext.get("zygote_pid")) if p)
-    client.close()
-    system.stop()
+    try:
+        e.port.install(str(FIXTURES / "hostile"))
+        e.port.install(str(FIXTURES / "steady"))
+        e.port.activate(HOSTILE)
+        e.port.activate(STEADY)
+        yield e
+        for ext in e.port.loaded_extensions():
+            e.pids.update(p for p in (ext.get("pid"), ext.get("zygote_pid")) if p)
+    finally:  # the system is stopped whatever happened above
+        client.close()
+        system.stop()
     assert session_pids(system.session_id) == []
     wait_for(lambda: not any(psutil.pid_exists(p) for p in e.pids), timeout=10, what="workers and zygotes to exit")
 
