@@ -19,7 +19,7 @@ __all__ = ["SERVICE_NAMES", "default_tree", "iter_specs", "validate_tree"]
 
 # Names users type in `symphony kill NAME` and `client.ask(NAME, ...)`.
 SERVICE_NAMES = ("bus", "pit", "pool", "dag", "runs", "artifacts", "arbitration", "stale", "conductor",
-                 "extensions", "exthost", "editor")
+                 "extensions", "exthost", "editor", "gateway")
 
 
 def default_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
@@ -43,11 +43,15 @@ def default_tree(options: Mapping[str, Any] | None = None) -> SupervisorSpec:
     ))
     extensions = SupervisorSpec("extensions", strategy="one_for_one", max_restarts=20, within_seconds=10,
                                 children=(svc("exthost", "symphony_actors.extension_host.service:build"),))
+    # The gateway needs the system's admin port, which only the launcher knows: it passes it in.
+    gateway = (svc("gateway", "symphony_actors.gateway.service:build"),) \
+        if opts.get("gateway", {}).get("system_port") else ()
     return SupervisorSpec("root", strategy="one_for_one", max_restarts=5, within_seconds=10, children=(
         svc("bus", "symphony_actors.bus.service:build"),
         pit,
         extensions,
         svc("editor", "symphony_actors.editor.bridge:build"),
+        *gateway,
     ))
 
 

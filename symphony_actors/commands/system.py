@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -235,6 +236,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                     status["extensions"] = client.call("exthost", "loaded_extensions", timeout=5.0)
                 except SymphonyError as exc:
                     status["extensions_error"] = str(exc)
+            if any(n.get("name") == "gateway" and n.get("state") == "running" for n in status["nodes"]):
+                try:
+                    status["gateway"] = client.call("gateway", "status", timeout=5.0)
+                except SymphonyError as exc:
+                    status["gateway"] = {"error": str(exc)}
     except NotRunningError:
         print(f"Symphony on port {addr.port} does not answer (launcher pid {info.get('launcher_pid')}); "
               f"'symphony stop --port {addr.port}' cleans it up", file=sys.stderr)
@@ -246,6 +252,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Symphony on 127.0.0.1:{addr.port}  launcher pid {info.get('launcher_pid')}  "
               f"admin pid {status['admin_pid']}  data {addr.data_dir}\n")
         print(render_tree(status))
+        gw = status.get("gateway")
+        if gw and gw.get("port"):
+            token = Path(gw["token_file"]).read_text().strip() if Path(gw["token_file"]).exists() else "?"
+            print(f"gateway: http://127.0.0.1:{gw['port']}/?token={token}")
     return 0
 
 

@@ -1,1 +1,1 @@
-"""gateway"""
+"""The gateway: WebSocket ``invoke``/``emit`` for frontends (server.py), supervised by a service (service.py)."""

@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", default="{}", help="JSON of per-service options")
     args = parser.parse_args(argv)
     addr = resolve(args.port, args.data_dir)
-    tree = load_factory(args.tree)(json.loads(args.options))
+    options = json.loads(args.options)
+    options.setdefault("gateway", {}).setdefault("system_port", addr.port)
+    tree = load_factory(args.tree)(options)
     if not isinstance(tree, SupervisorSpec):
         print(f"--tree {args.tree} did not return a SupervisorSpec", file=sys.stderr)
         return 2
