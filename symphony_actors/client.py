@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from symphony_actors.config import resolve
-from symphony_actors.domain.errors import DeadlineExceeded, NotFoundError, UsageError
+from symphony_actors.domain.errors import ConflictError, DeadlineExceeded, NotFoundError, UsageError
 
 __all__ = ["Client", "RunHandle", "Subscription", "connect"]
 
@@ -218,6 +218,11 @@ class Client:
         until it answers; ``options`` reach its factory. Temporary by default: not restarted if it exits."""
         from symphony_actors.ports.service import ChildSpec
 
+        nodes = {n["name"]: n for n in self._endpoint.status().nodes}
+        if nodes.get(supervisor, {}).get("kind") != "supervisor":
+            raise NotFoundError(f"no supervisor named {supervisor!r} in this system", supervisor=supervisor)
+        if name in nodes:
+            raise ConflictError(f"a service named {name!r} exists already", service=name)
         self._endpoint.start_child(supervisor, ChildSpec(name, factory, restart=restart,  # type: ignore[arg-type]
                                                          options=options))
         deadline = time.monotonic() + timeout

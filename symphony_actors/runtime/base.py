@@ -192,6 +192,3 @@ class RuntimeActor(Actor):  # type: ignore[misc]
     def stats(self) -> dict[str, Any]:
         return {}
 
-
-def is_envelope(msg: Any) -> bool:
-    return isinstance(msg, Envelope)

@@ -38,6 +38,7 @@ from symphony_actors.runtime.direct import ClientSocket, DirectListener, PeerLin
 from symphony_actors.runtime.direct import enabled as direct_enabled
 from symphony_actors.runtime.messages import (
     Batch,
+    ChildCommandDone,
     CrashNow,
     ExitingNormally,
     Init,
@@ -211,6 +212,11 @@ class ServiceActor(RuntimeActor):
     def on_message(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, Envelope):           # one request from an external client
             self._handle(msg, _Origin(msg, address=sender))
+        elif isinstance(msg, ChildCommandDone):  # a start_child/stop_child this service asked for was refused
+            if not msg.ok and msg.error is not None:
+                self._put(BUS, env_mod.event("bus.dead_letter", {
+                    "reason": "child_command_refused", "service": self.name, "supervisor": msg.supervisor,
+                    "child": msg.name, "error": msg.error, "at": time.time()}, sender=self.name))
         elif isinstance(msg, Batch):             # many envelopes from another actor
             assert self.outbox is not None
             if msg.acks:

@@ -124,3 +124,18 @@ def test_a_child_that_cannot_start_fails_the_boot_with_its_reason(make_system):
     with pytest.raises(SymphonyFailure) as info:
         make_system(tree)
     assert "configured to fail at start" in str(info.value)
+
+
+def test_services_can_be_started_and_stopped_in_a_running_system(make_system):
+    from symphony_actors.domain.errors import ConflictError
+
+    sut = make_system(flat_tree(SupervisorSpec("s", children=(echo("a"),))))
+    sut.client.start_service("late", "symphony_actors.testing.services:build_echo", supervisor="s")
+    assert sut.client.call("late", "echo", value=3) == 3
+    assert sut.node("late")["parent"] == "s"
+    with pytest.raises(NotFoundError, match="no supervisor named 'nope'"):
+        sut.client.start_service("x", "symphony_actors.testing.services:build_echo", supervisor="nope")
+    with pytest.raises(ConflictError):
+        sut.client.start_service("a", "symphony_actors.testing.services:build_echo", supervisor="s")
+    sut.client.stop_service("late", supervisor="s")
+    wait_for(lambda: sut.node("late") is None, what="late forgotten")
