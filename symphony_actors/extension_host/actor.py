@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import cbor2
@@ -51,6 +51,7 @@ from symphony_actors.ports.service import ActorContext, ServiceSettings
 
 if TYPE_CHECKING:   # tasks arrive pickled; importing the engine here would slow every actor's start
     from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.tasks import TaskQueue
 
 __all__ = ["ADAPTER", "ExtensionActor", "actor_name", "build", "summarise_guarantees"]
 
@@ -114,9 +115,8 @@ class ExtensionActor:
         self.last_error: dict[str, Any] | None = None
         self.logs: deque[dict[str, Any]] = deque(maxlen=200)
         self.startup_ms: dict[str, float] = {}
-        self.queue: deque[Task] = deque()
+        self.tasks = TaskQueue(DONE_MAX)
         self.working = False
-        self.done: OrderedDict[tuple[str, str, int, int], tuple[Any, ...]] = OrderedDict()
         self._store: Any = None
         self.audit = AuditLog(self.audit_path)
         self.guards: dict[str, AccessGuard] = {}
@@ -370,45 +370,34 @@ class ExtensionActor:
                 "startup_ms": self.startup_ms}
 
     def runtime_stats(self) -> dict[str, Any]:
-        return {"state": self.state, "calls": self.calls, "failures": self.failures, "queued": len(self.queue)}
+        return {"state": self.state, "calls": self.calls, "failures": self.failures, "queued": len(self.tasks)}
 
     # ------------------------------------------------------------------ DAG tasks
     def run_batch(self, tasks: list[Task]) -> int:
         """Queue tasks from the tracker; each result goes to its ``on_results`` as an executor's would."""
-        replies: list[tuple[Any, ...]] = []
-        for t in tasks:
-            key = (t.run_id, t.node_id, t.item, t.attempt)
-            if key in self.done:
-                replies.append(self.done[key])
-            elif all((q.run_id, q.node_id, q.item, q.attempt) != key for q in self.queue):
-                self.queue.append(t)
+        replies = self.tasks.offer(tasks)  # re-dispatches after a tracker restart come from the cache
         if replies and self.ctx is not None:
             self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id), results=replies)
-        if self.queue and not self.working and self.ctx is not None:
+        if self.tasks and not self.working and self.ctx is not None:
             self.working = True
             self.ctx.call_later(0, "work")
         return len(tasks)
 
     def work(self) -> None:
         """Run one queued task (a worker call may take up to its timeout), report it, come back for more."""
-        if self.queue:
-            task = self.queue.popleft()
+        task = self.tasks.pop()
+        if task is not None:
             result = self._run_task(task)
-            self.done[(task.run_id, task.node_id, task.item, task.attempt)] = result
-            if len(self.done) > DONE_MAX:
-                self.done.popitem(last=False)
+            self.tasks.done(task, result)
             if self.ctx is not None:
                 self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id), results=[result])
-        if self.queue and self.ctx is not None:
+        if self.tasks and self.ctx is not None:
             self.ctx.call_later(0, "work")
         else:
             self.working = False
 
     def forget_run(self, run_id: str) -> int:
-        keys = [k for k in self.done if k[0] == run_id]
-        for k in keys:
-            del self.done[k]
-        return len(keys)
+        return self.tasks.forget_run(run_id)
 
     def _run_task(self, task: Task) -> tuple[Any, ...]:
         t0 = time.time()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import OrderedDict, deque
 from types import FrameType
 from typing import Any, ClassVar
 
@@ -32,6 +31,7 @@ from symphony_actors.domain.errors import (
 )
 from symphony_actors.pit.dag import operators
 from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.tasks import TaskQueue
 from symphony_actors.ports.service import ServiceSettings
 
 __all__ = ["Executor", "build"]
@@ -59,9 +59,7 @@ class Executor:
         self.record_artifacts = bool(settings.options.get("artifacts", True))
         self._artifacts = artifacts
         self.ctx: Any = None
-        self.queue: deque[Task] = deque()
-        self.queued_keys: set[tuple[str, str, int, int]] = set()
-        self.done: OrderedDict[tuple[str, str, int, int], tuple[Any, ...]] = OrderedDict()
+        self.tasks = TaskQueue(CACHE_MAX)
         self.ran = 0
         self.working = False
 
@@ -72,18 +70,10 @@ class Executor:
     # ------------------------------------------------------------------ API
     def run_batch(self, tasks: list[Task]) -> int:
         """Queue tasks; results go to the tracker's ``on_results`` in slices."""
-        replies: list[tuple[Any, ...]] = []
-        for t in tasks:
-            key = (t.run_id, t.node_id, t.item, t.attempt)
-            cached = self.done.get(key)
-            if cached is not None:
-                replies.append(cached)  # a re-dispatch after a tracker restart: answer from the cache
-            elif key not in self.queued_keys:
-                self.queued_keys.add(key)
-                self.queue.append(t)
+        replies = self.tasks.offer(tasks)  # a re-dispatch after a tracker restart is answered from the cache
         if replies:
             self.ctx.tell(self.tracker, "on_results", executor=self.name, results=replies)
-        if self.queue and not self.working:
+        if self.tasks and not self.working:
             self.working = True
             self.ctx.call_later(0, "work")
         return len(tasks)
@@ -92,36 +82,25 @@ class Executor:
         """Run queued tasks for one slice, report their results, and come back for the rest."""
         deadline = time.perf_counter() + SLICE_S
         results: list[tuple[Any, ...]] = []
-        started: list[tuple[str, str, int, int]] = []
-        while self.queue and (not results or time.perf_counter() < deadline):
-            task = self.queue.popleft()
-            key = (task.run_id, task.node_id, task.item, task.attempt)
-            self.queued_keys.discard(key)
-            started.append(key)
+        while self.tasks and (not results or time.perf_counter() < deadline):
+            task = self.tasks.pop()
+            assert task is not None
             result = self._run(task)
-            self.done[key] = result
-            if len(self.done) > CACHE_MAX:
-                self.done.popitem(last=False)
+            self.tasks.done(task, result)
             results.append(result)
         if results:
             self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
-        if self.queue:
+        if self.tasks:
             self.ctx.call_later(0, "work")
         else:
             self.working = False
 
     def forget_run(self, run_id: str) -> int:
         """Drop cached results and queued tasks of a finished or cancelled run."""
-        keys = [k for k in self.done if k[0] == run_id]
-        for k in keys:
-            del self.done[k]
-        before = len(self.queue)
-        self.queue = deque(t for t in self.queue if t.run_id != run_id)
-        self.queued_keys = {k for k in self.queued_keys if k[0] != run_id}
-        return len(keys) + before - len(self.queue)
+        return self.tasks.forget_run(run_id)
 
     def stats(self) -> dict[str, Any]:
-        return {"ran": self.ran, "queued": len(self.queue), "cached": len(self.done)}
+        return {"ran": self.ran, "queued": len(self.tasks), "cached": self.tasks.cached}
 
     def runtime_stats(self) -> dict[str, Any]:
         return self.stats()
