@@ -116,8 +116,9 @@ class Outbox:
                     self._undeliverable(target, list(q))
             return
         self.addresses[target] = address
-        if old is not None and old != address:
-            # Batches in flight to the dead incarnation: resend, in order, ahead of queued ones.
+        if old != address:
+            # A new incarnation (also after a down period, when ``old`` is None): batches still in flight to
+            # the dead one are sent again, in order, ahead of queued ones, and the credit window starts over.
             unacked = self._unacked.pop(target, {})
             if unacked:
                 q = self._pending.setdefault(target, deque())

@@ -16,6 +16,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("ack"), st.integers(0, 3)),
     st.tuples(st.just("flush"), st.just(0)),
     st.tuples(st.just("restart"), st.just(0)),
+    st.tuples(st.just("down_up"), st.just(0)),
 ), max_size=60)
 
 
@@ -44,7 +45,12 @@ def test_every_envelope_reaches_the_current_target_in_order(steps: list[tuple[st
                 box.ack("t", (m.seq,))
         elif op == "flush":
             box.flush()
-        else:  # the target restarts: unacknowledged batches must go to the new incarnation
+        elif op == "restart":  # the target moves at once: unacknowledged batches go to the new incarnation
+            incarnation += 1
+            box.address_update("t", f"addr{incarnation}")
+        else:  # as the root reports a restart: down (no address) first, then the new incarnation
+            box.address_update("t", None)
+            box.flush()
             incarnation += 1
             box.address_update("t", f"addr{incarnation}")
         live_unacked = [m for a, m in sent if a == f"addr{incarnation}" and isinstance(m, Batch)

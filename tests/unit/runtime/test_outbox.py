@@ -91,3 +91,17 @@ def test_sends_to_a_name_that_does_not_exist_are_handed_back():
     box.address_update("ghost", None, known=False)
     assert wire.undeliverable == [("ghost", 3)]
     assert box.queued("ghost") == 0
+
+
+def test_batches_in_flight_when_the_target_went_down_are_resent_when_it_is_back():
+    wire = Wire()
+    box = wire.outbox(batch_max=2, window=2)
+    box.address_update("b", "old")
+    fill(box, "b", 6)
+    box.flush()
+    assert len(wire.batches()) == 2  # the window is full
+    wire.sent.clear()
+    box.address_update("b", None)   # the root: 'b' is restarting
+    box.address_update("b", "new")  # ... and is back at a new address
+    resent = [(a, [e.payload for e in m.envelopes]) for a, m in wire.sent]
+    assert resent == [("new", [0, 1]), ("new", [2, 3])]
