@@ -42,6 +42,15 @@ def main() -> int:
     names = [n for n in ORDER if (RESULTS / f"{n}.md").exists()]
     names += sorted(p.stem for p in RESULTS.glob("*.md") if p.stem not in names)
     out = [HEAD]
+    goals = []
+    for name in names:
+        for line in (RESULTS / f"{name}.md").read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 5 and cells[2] and cells[3] in ("yes", "NO"):
+                goals.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    met = sum(g.endswith("| yes |") for g in goals)
+    out.append(f"\n## Summary: {met} of {len(goals)} goals met\n\n| benchmark | metric | figure | goal | met |\n"
+               "|---|---|---|---|---|\n" + "\n".join(goals) + "\n")
     for name in names:
         out.append(f"\n## {name}\n\n{(RESULTS / (name + '.md')).read_text().strip()}\n")
         if notes.get(name):

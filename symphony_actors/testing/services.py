@@ -100,6 +100,20 @@ class EchoService:
         self.ctx.request(target, "echo", {"value": 0}, reply="pp_reply")
         return self._pp["done"]
 
+    def watch(self, target: str) -> bool:
+        """Resolve ``target`` now (ctx.call needs its address)."""
+        self.ctx.watch(target)
+        return True
+
+    def call_loop(self, target: str, n: int) -> list[float]:
+        """n synchronous calls (ctx.call) of ``target.echo``; the round-trip seconds of each."""
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            self.ctx.call(target, "echo", value=0)
+            times.append(time.perf_counter() - t0)
+        return times
+
     def pp_reply(self, result: Any, error: Any, context: Any) -> None:
         pp = self._pp
         now = time.perf_counter()
