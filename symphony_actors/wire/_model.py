@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, cast
 
 import orjson
 
-from symphony_actors.domain.envelope import KINDS, MIN_SCHEMA_VERSION, SCHEMA_VERSION, Envelope
+from symphony_actors.domain.envelope import KINDS, MIN_SCHEMA_VERSION, SCHEMA_VERSION, Envelope, Kind, make
 from symphony_actors.domain.errors import ProtocolError
 
 __all__ = ["FIELDS", "check_depth", "check_plain", "count_containers", "from_array", "to_array", "validate_payload"]
@@ -40,31 +40,8 @@ def _bad_field(where: str, name: str, expected: str, value: object) -> NoReturn:
                         reason="bad_type", field=name)
 
 
-# Envelope() costs ~1.4 us (a frozen dataclass sets each field through object.__setattr__);
-# setting the slots through their descriptors costs ~0.7 us. Fields are checked first.
 _FIELD_ORDER: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(Envelope))
 assert set(_FIELD_ORDER) == set(FIELDS), "wire FIELDS out of step with Envelope"
-_new = object.__new__
-(_set_id, _set_kind, _set_topic, _set_payload, _set_corr, _set_sender, _set_reply, _set_created, _set_deadline,
- _set_schema) = (getattr(Envelope, n).__set__ for n in
-                 ("id", "kind", "topic", "payload", "correlation_id", "sender", "reply_to", "created_at",
-                  "deadline", "schema"))
-
-
-def _make(schema: int, kind: str, id_: str, topic: str, payload: Any, corr: str | None, sender: str | None,
-          reply: str | None, created: float, deadline: float | None) -> Envelope:
-    e: Envelope = _new(Envelope)
-    _set_id(e, id_)
-    _set_kind(e, kind)
-    _set_topic(e, topic)
-    _set_payload(e, payload)
-    _set_corr(e, corr)
-    _set_sender(e, sender)
-    _set_reply(e, reply)
-    _set_created(e, created)
-    _set_deadline(e, deadline)
-    _set_schema(e, schema)
-    return e
 
 
 def to_array(env: Envelope) -> list[Any]:
@@ -89,23 +66,12 @@ def from_array(a: object, where: str = "envelope") -> Envelope:
                 and type(kind) is str and kind in KINDS and type(id_) is str and type(topic) is str
                 and type(corr) in _OPT_STR and type(sender) in _OPT_STR and type(reply) in _OPT_STR
                 and type(created) is float and (deadline is None or type(deadline) is float)):
-            e: Envelope = _new(Envelope)
-            _set_id(e, id_)
-            _set_kind(e, kind)
-            _set_topic(e, topic)
-            _set_payload(e, payload)
-            _set_corr(e, corr)
-            _set_sender(e, sender)
-            _set_reply(e, reply)
-            _set_created(e, created)
-            _set_deadline(e, deadline)
-            _set_schema(e, schema)
-            return e
+            return make(id_, cast(Kind, kind), topic, payload, corr, sender, reply, created, deadline, schema)
     if type(a) is not list:
         raise ProtocolError(f"{where}: expected an array of {_NFIELDS} fields, got {_typename(a)}",
                             reason="bad_type")
     created_f, deadline_f = _check_fields(a, where)
-    return _make(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], created_f, deadline_f)
+    return make(a[2], cast(Kind, a[1]), a[3], a[4], a[5], a[6], a[7], created_f, deadline_f, a[0])
 
 
 def _check_fields(a: list[Any], where: str) -> tuple[float, float | None]:
