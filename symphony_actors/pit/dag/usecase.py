@@ -45,6 +45,7 @@ class RunPlan:
 
     run_id: str
     workflow: Workflow
+    order: tuple[str, ...] = ()                                     # topological, from the one validation
     admission: dict[str, Any] | None = None
     reused: dict[str, str] = field(default_factory=dict)            # node -> artifact
     decisions: dict[str, str] = field(default_factory=dict)         # node -> conductor decision id
@@ -62,8 +63,7 @@ class RunWorkflow:
     def start(self, workflow: Any, params: dict[str, Any] | None = None, *, user: str = "",
               priority: int = 0, reuse: bool = True) -> dict[str, Any]:
         wf = to_workflow(workflow, params)
-        wf.validate()
-        plan = RunPlan(new_run_id(), wf)
+        plan = RunPlan(new_run_id(), wf, wf.validate().order)  # validated once; the order is reused below
         if self.arbitration is not None:
             # A run holds one executor slot while it runs (the unit of concurrency admitted): its nodes
             # share the executors with every other admitted run.
@@ -79,10 +79,13 @@ class RunWorkflow:
         try:
             reused_values: dict[str, Any] = {}
             if reuse and self.stale is not None:
-                plan.reused = self._fresh(wf)
+                plan.reused = self._fresh(wf, plan.order)
                 reused_values = self._values(plan.reused)
-            wf = self._choose_instruments(plan, wf)
-            run_id = self.dag.submit(dumps_binary(wf, level=3), {}, plan.run_id,
+            chosen = self._choose_instruments(plan, wf)
+            # A document that came as bytes and was not changed goes on as it came (no re-encoding).
+            document = workflow if chosen is wf and isinstance(workflow, bytes) and not params \
+                else dumps_binary(chosen, level=3)
+            run_id = self.dag.submit(document, {}, plan.run_id,
                                      **({"reuse": {n: {"artifact": a, "value": reused_values.get(n)}
                                                    for n, a in plan.reused.items()}} if plan.reused else {}))
         except BaseException:
@@ -92,10 +95,10 @@ class RunWorkflow:
         return {"run_id": run_id, "reused": sorted(plan.reused), "instruments": dict(plan.decisions),
                 "admission": plan.admission}
 
-    def _fresh(self, wf: Workflow) -> dict[str, str]:
+    def _fresh(self, wf: Workflow, order: tuple[str, ...]) -> dict[str, str]:
         """Nodes whose earlier output is still fresh (control nodes are cheap and always re-evaluated)."""
         specs = []
-        for node_id in wf.check().order:
+        for node_id in order:
             node = wf.node(node_id)
             deps = [e.source for e in wf.edges_into(node_id)]
             specs.append({"node": node_id, "type": node.type, "params": dict(node.params), "deps": deps})
@@ -151,7 +154,7 @@ class RunWorkflow:
                                         success=nodes.get(node_id, {}).get("status") == "succeeded")
         recorded = 0
         if self.stale is not None:
-            for node_id in plan.workflow.check().order:
+            for node_id in plan.order:
                 info = nodes.get(node_id, {})
                 artifact = info.get("artifact")
                 if not artifact or node_id in plan.reused or info.get("status") != "succeeded":
