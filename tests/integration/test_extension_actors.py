@@ -120,8 +120,12 @@ def test_examples_run_as_dag_nodes_in_their_extension_actors(env: Env) -> None:
     assert [(f["name"], f["complexity"]) for f in functions] == [("f", 2)]
     assert snap["nodes"]["chunk"]["artifact"]            # outputs recorded as artifacts, like executors do
     # Workflows activated them; the host knows, and each ran in its own sandboxed worker.
-    states = {e["id"]: e["state"] for e in env.port.list()}
-    assert states["symphony.read-files"] == states["symphony.chunk-text"] == "active"
+    # The actors tell the host they activated (asynchronously): its view catches up within moments.
+    def states() -> dict[str, str]:
+        return {e["id"]: e["state"] for e in env.port.list()}
+
+    wait_for(lambda: states()["symphony.read-files"] == states()["symphony.chunk-text"] == "active",
+             what="the host to record both activations")
     assert len({env.worker_pid(x) for x in ("symphony.read-files", "symphony.chunk-text", "symphony.py-metrics")}) == 3
 
 
