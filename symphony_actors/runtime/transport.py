@@ -38,6 +38,7 @@ from symphony_actors.runtime.auth import (
     PROBE_REPLY,
     REJECT,
     THESPIAN,
+    Keyring,
     SystemKey,
     audit_to,
     reject,
@@ -120,6 +121,8 @@ class _AuthBuffer(ReceiveBuffer):  # type: ignore[misc]
             self.bad = "malformed length prefix"
         if self._size is not None and self._size > MAX_FRAME:
             self.bad = f"frame of {self._size} bytes is over the limit"
+        elif self._size is None and len(self._buf) > 40:  # Thespian would buffer this forever
+            self.bad = "no length prefix"
 
     def isDone(self) -> bool:
         return self.bad is not None or bool(super().isDone())
@@ -236,10 +239,12 @@ def prove_key(port: int, key: SystemKey, timeout: float = PROBE_TIMEOUT) -> None
 
     nonce = secrets.token_bytes(16)
     source = key.path or "the key given in memory"
+    ring = Keyring()  # this key alone, whatever else this process holds
+    ring.add(key)
     try:
         with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.sendall(_frame(KEYRING.seal(nonce, PROBE)))
+            s.sendall(_frame(ring.seal(nonce, PROBE)))
             data = b""
             while b">" not in data[:24]:
                 chunk = s.recv(64)
@@ -262,7 +267,7 @@ def prove_key(port: int, key: SystemKey, timeout: float = PROBE_TIMEOUT) -> None
         raise AuthenticationError(f"the system on port {port} refused the key in {source}: it is not that "
                                   "system's key (connect with the data directory it was started with)",
                                   port=port, path=str(source))
-    body, _why = KEYRING.open(rest, PROBE_REPLY)
+    body, _why = ring.open(rest, PROBE_REPLY)
     if body is None or bytes(body) != nonce:
         raise AuthenticationError(f"the process on port {port} could not prove it holds the key in {source}: "
                                   "it is not a Symphony system started with that key", port=port,
@@ -336,6 +341,6 @@ def attach(port: int, key: SystemKey | None = None) -> Any:
     if key is None:
         raise AuthenticationError(f"no key for the system on port {port}: connect with its data directory",
                                   port=port)
-    KEYRING.add(key, port)
     prove_key(port, key)
+    KEYRING.add(key, port)
     return ActorSystem(SYSTEM_BASE, capabilities(port), transientUnique=True)
