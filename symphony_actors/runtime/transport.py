@@ -19,6 +19,7 @@ key (and the admin that the client does), so a wrong key is a clear error at onc
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import socket
@@ -62,6 +63,7 @@ MAX_FRAME = 256 * 1024 * 1024
 PROBE_TIMEOUT = 5.0
 _patched = False
 _auth_installed = False
+security_log = logging.getLogger("symphony.security")
 #: (key, port, count file, log file) of the system whose admin this process is about to fork.
 _pending_admin: tuple[SystemKey, int, Path | None, Path | None] | None = None
 
@@ -148,10 +150,7 @@ class _AuthBuffer(ReceiveBuffer):  # type: ignore[misc]
         body, why = self.verdict()
         if body is None:
             if self.payload() == REJECT:
-                import logging
-
-                logging.getLogger("symphony.security").warning(
-                    "a peer refused our frames: it does not hold this process's system key")
+                security_log.warning("a peer refused our frames: it does not hold this process's system key")
             elif self.payload() is not None or self.bad is not None:
                 reject("thespian (reply to a send)", "the peer sent to", why)
             return None

@@ -227,3 +227,15 @@ def test_refusals_are_counted_and_logged_in_the_audit_files(tmp_path: Path) -> N
         assert [line.count('"auth_rejected"') for line in log.read_text().splitlines()] == [1, 1]
     finally:
         auth.audit_to(None, None)
+
+
+def test_the_launcher_refuses_a_run_directory_others_can_write(tmp_path: Path) -> None:
+    from symphony_actors.config import resolve
+    from symphony_actors.runtime.launcher import write_run_file
+
+    addr = resolve(20000, tmp_path)
+    addr.run_dir.mkdir()
+    addr.run_dir.chmod(0o777)
+    with pytest.raises(UnsafePathError, match=f"{addr.run_dir} has mode 0777"):
+        write_run_file(addr, state="starting")
+    assert not addr.pid_file.exists()
