@@ -19,6 +19,7 @@ and message.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from types import TracebackType
@@ -123,12 +124,12 @@ class RunHandle:
 class Client:
     """A connection to one running system (see the module docstring)."""
 
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, timeout: float = 10.0, data_dir: str | os.PathLike[str] | None = None) -> None:
         from symphony_actors.runtime.endpoint import Endpoint
 
         self.port = port
         self.timeout = timeout
-        self._endpoint = Endpoint(port, timeout)
+        self._endpoint = Endpoint(port, timeout, data_dir)  # data_dir: where the system's key is
         self._subs: list[Subscription] = []
 
     # ------------------------------------------------------------------ Caller
@@ -205,7 +206,8 @@ class Client:
         """The tree: each actor with its pid, state, restarts and uptime; plus bus counters."""
         st = self._endpoint.status()
         out: dict[str, Any] = {"port": self.port, "healthy": st.healthy, "escalated": st.escalated,
-                               "admin_pid": st.admin_pid, "nodes": [dict(n) for n in st.nodes]}
+                               "admin_pid": st.admin_pid, "nodes": [dict(n) for n in st.nodes],
+                               "auth_rejected": st.auth_rejected}
         try:
             out["bus"] = self.call("bus", "stats", timeout=2.0)
         except Exception as exc:  # noqa: BLE001 - status must show the tree even when the bus is down
@@ -293,4 +295,4 @@ def connect(address: str | int | None = None, *, data_dir: str | None = None, ti
         if host not in ("127.0.0.1", "localhost", ""):
             raise UsageError(f"{host}: only local systems can be attached (the transport binds to loopback)")
     addr = resolve(port, data_dir)
-    return Client(addr.port, timeout)
+    return Client(addr.port, timeout, data_dir=addr.data_dir if data_dir is not None else None)

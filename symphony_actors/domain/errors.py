@@ -11,6 +11,8 @@ broke), which derive from :class:`SymphonyFailure`::
     │   ├── ValidationError                  many problems at once, each with a path
     │   ├── ProtocolError                    bytes that do not decode (truncated, bad type, oversize, ...)
     │   ├── ConfigError                      bad settings, flags or environment
+    │   │   ├── AuthenticationError          a missing or wrong system key (names the key file)
+    │   │   └── UnsafePathError              a socket/run directory or key file others could tamper with
     │   ├── ConflictError                    a request that contradicts state (duplicate id, in-use artifact)
     │   └── DependencyError                  extension dependencies that cannot be resolved
     ├── InvalidTypeError (TypeError)         a value of the wrong type
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "BusyError",
     "ConfigError",
     "ConflictError",
@@ -58,6 +61,7 @@ __all__ = [
     "StorageError",
     "SymphonyError",
     "SymphonyFailure",
+    "UnsafePathError",
     "UsageError",
     "ValidationError",
     "error_from_wire",
@@ -206,6 +210,18 @@ class ConfigError(UsageError):
     """Bad settings: a flag, an environment variable, a port taken by something else."""
 
     code = "config"
+
+
+class AuthenticationError(ConfigError):
+    """The system's key is missing, unreadable or not the key of the system at that address."""
+
+    code = "authentication"
+
+
+class UnsafePathError(ConfigError):
+    """A directory or key file is owned by another user, open to group/world, or a symlink."""
+
+    code = "unsafe_path"
 
 
 class ConflictError(UsageError):

@@ -8,8 +8,11 @@ and register its path with the root; peers and clients that know it send
 frames straight to it. The actor's Thespian loop watches these sockets
 (``ThespianWatch``), so a frame wakes the actor like any message.
 
-Frames are a 4-byte big-endian length and a pickle (the same serialisation
-Thespian uses; peers are processes of the same system and user). Sockets are
+Frames are a 4-byte big-endian length and a pickle sealed with the system's key
+(:mod:`symphony_actors.runtime.auth`): a frame whose tag does not check out is
+never unpickled; its connection is closed, counted and logged. The directory is
+made with ``mkdir`` 0700 or, if it exists, verified (ours, 0700, not a symlink);
+anything else is an :class:`UnsafePathError`. Sockets are
 non-blocking: what cannot be written at once waits in a per-connection buffer
 and is retried on the next wake-up, so two actors sending to each other can
 never block each other. A peer that closes its socket (its process died) is
@@ -32,7 +35,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Conn", "DirectListener", "PeerLink", "enabled", "socket_dir"]
+from symphony_actors.domain.errors import AuthenticationError
+from symphony_actors.runtime.auth import DIRECT, KEYRING, ensure_private_dir, reject
+
+__all__ = ["Conn", "DirectListener", "PeerLink", "enabled", "existing_socket_dir", "socket_dir"]
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
@@ -43,20 +49,38 @@ def enabled() -> bool:
     return os.environ.get("SYMPHONY_DIRECT", "1") not in {"0", "false", "no"}
 
 
+def _base_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"symphony-{os.getuid()}"
+
+
 def socket_dir(port: int) -> Path:
-    """A private directory for the sockets of the system on ``port`` (short: socket paths max 107 bytes)."""
-    base = Path(tempfile.gettempdir()) / f"symphony-{os.getuid()}"
-    d = base / str(port)
-    d.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        base.chmod(0o700)
-        d.chmod(0o700)
-    return d
+    """A private directory for the sockets of the system on ``port`` (short: socket paths max 107 bytes).
+
+    Made 0700 if missing, else verified: :class:`UnsafePathError` if someone else could have touched it."""
+    return ensure_private_dir(ensure_private_dir(_base_dir()) / str(port))
+
+
+def existing_socket_dir(port: int) -> Path | None:
+    """The verified socket directory of the system on ``port``, or None if there is none (a client's view)."""
+    d = _base_dir() / str(port)
+    if not os.path.lexists(_base_dir()) or not os.path.lexists(d):
+        return None
+    ensure_private_dir(_base_dir(), create=False)
+    return ensure_private_dir(d, create=False)
 
 
 def encode(msg: Any) -> bytes:
-    body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    body = KEYRING.seal(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL), DIRECT)
     return HEADER.pack(len(body)) + body
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                             struct.calcsize("3i")))
+    except OSError:
+        return "unix peer"
+    return f"unix peer pid {pid} uid {uid}"
 
 
 class Conn:
@@ -134,11 +158,17 @@ class Conn:
         while len(buf) - pos >= HEADER.size:
             (size,) = HEADER.unpack_from(buf, pos)
             if size > MAX_FRAME:
+                reject(f"data plane {self.label}", _peer(self.sock), f"frame of {size} bytes is over the limit")
                 eof = True  # a corrupt or hostile stream: drop the connection
                 break
             if len(buf) - pos - HEADER.size < size:
                 break
-            frames.append(pickle.loads(buf[pos + HEADER.size:pos + HEADER.size + size]))
+            body, why = KEYRING.open(buf[pos + HEADER.size:pos + HEADER.size + size], DIRECT)
+            if body is None:  # never unpickled: drop the connection
+                reject(f"data plane {self.label}", _peer(self.sock), why)
+                eof = True
+                break
+            frames.append(pickle.loads(body))
             pos += HEADER.size + size
         if pos:
             del buf[:pos]
@@ -181,7 +211,12 @@ class ClientSocket:
                 if size > MAX_FRAME:
                     raise ConnectionError(f"{self.path}: frame of {size} bytes is over the limit")
                 if len(self._in) >= HEADER.size + size:
-                    frame = pickle.loads(self._in[HEADER.size:HEADER.size + size])
+                    body, why = KEYRING.open(self._in[HEADER.size:HEADER.size + size], DIRECT)
+                    if body is None:
+                        reject(f"data plane client of {self.path}", _peer(self.sock), why)
+                        raise AuthenticationError(f"{self.path}: a reply failed authentication ({why})",
+                                                  path=self.path)
+                    frame = pickle.loads(body)
                     del self._in[:HEADER.size + size]
                     return frame
             self.sock.settimeout(max(0.0005, timeout))
@@ -260,7 +295,7 @@ class DirectListener:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     return
                 raise
-            conn = Conn(sock, "incoming")
+            conn = Conn(sock, self.path)
             self.conns[conn.fd] = conn
 
     def ready(self, fds: list[int]) -> list[tuple[Conn, Any]]:

@@ -12,8 +12,10 @@ during a request becomes ``ServiceCrashed`` at once rather than a timeout.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from thespian.actors import ActorSystemException, PoisonMessage
@@ -27,7 +29,8 @@ from symphony_actors.domain.errors import (
     ServiceCrashed,
     error_from_wire,
 )
-from symphony_actors.runtime.direct import TIMEOUT, ClientSocket
+from symphony_actors.runtime.auth import KEYRING, SystemKey, load_key
+from symphony_actors.runtime.direct import TIMEOUT, ClientSocket, existing_socket_dir
 from symphony_actors.runtime.direct import enabled as direct_enabled
 from symphony_actors.runtime.messages import (
     AddressUpdate,
@@ -41,9 +44,29 @@ from symphony_actors.runtime.messages import (
     TreeStopped,
 )
 from symphony_actors.runtime.system import ROOT_NAME
-from symphony_actors.runtime.transport import admin_listening, attach
+from symphony_actors.runtime.transport import admin_listening, attach, require_listening
 
-__all__ = ["Endpoint"]
+__all__ = ["Endpoint", "client_key"]
+
+
+def client_key(port: int, data_dir: str | os.PathLike[str] | None = None) -> SystemKey:
+    """The key to talk to the system on ``port`` with, from (in order): the explicit ``data_dir``; the key this
+    process already holds for that port (it started the system, or is one of its actors); the data
+    directory the running system recorded in its private socket directory; ``SYMPHONY_HOME`` or the
+    default data directory. Raises ``AuthenticationError`` naming the key file when there is none."""
+    from symphony_actors.config import resolve
+    from symphony_actors.runtime.system import DATA_DIR_POINTER
+
+    if data_dir is not None:
+        return load_key(Path(data_dir).expanduser())
+    known = KEYRING.for_port(port)
+    if known is not None:
+        return known
+    sdir = existing_socket_dir(port)  # UnsafePathError if another user planted it
+    pointer = sdir / DATA_DIR_POINTER if sdir is not None else None
+    if pointer is not None and pointer.is_file():
+        return load_key(Path(pointer.read_text().strip()))
+    return load_key(resolve(port, None).data_dir)
 
 
 class _NotDelivered(Exception):
@@ -53,12 +76,14 @@ CHECK_EVERY = 0.25
 
 
 class Endpoint:
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, timeout: float = 10.0, data_dir: str | os.PathLike[str] | None = None) -> None:
         from symphony_actors.runtime.supervisor import Supervisor
 
         self.port = port
         self.default_timeout = timeout
-        self._asys = attach(port)
+        require_listening(port)
+        existing_socket_dir(port)  # the data plane's sockets: refuse a directory another user could touch
+        self._asys = attach(port, client_key(port, data_dir))
         self._lock = threading.RLock()
         self._addresses: dict[str, Any] = {}
         self._stray: dict[str, Envelope] = {}

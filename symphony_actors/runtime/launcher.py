@@ -29,6 +29,7 @@ from symphony_actors.bootstrap import validate_tree
 from symphony_actors.config import SystemAddress, resolve
 from symphony_actors.hosting import load_factory
 from symphony_actors.ports.service import SupervisorSpec
+from symphony_actors.runtime.auth import ensure_private_dir
 from symphony_actors.runtime.messages import StatusReply
 from symphony_actors.runtime.system import RunningSystem, boot
 
@@ -39,7 +40,8 @@ MISSED_LIMIT = 6
 
 
 def write_run_file(addr: SystemAddress, **fields: Any) -> None:
-    addr.run_dir.mkdir(parents=True, exist_ok=True)
+    addr.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(addr.run_dir)  # made 0700, or refused if another user made it first
     current = read_run_file(addr) or {}
     current.update(fields)
     tmp = addr.pid_file.with_suffix(".tmp")

@@ -128,6 +128,7 @@ class StatusReply:
     escalated: str | None
     admin_pid: int
     session_id: int
+    auth_rejected: int = 0  # connections/frames refused by the system's processes (runtime/auth.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from thespian.actors import ActorExitRequest
 from symphony_actors.domain import envelope as env_mod
 from symphony_actors.domain.errors import NotFoundError, UsageError
 from symphony_actors.ports.service import ChildSpec, SupervisorSpec
+from symphony_actors.runtime import auth
 from symphony_actors.runtime.base import RuntimeActor
 from symphony_actors.runtime.messages import (
     AddressUpdate,
@@ -503,7 +504,8 @@ class Supervisor(RuntimeActor):
                 d["uptime"] = (now - n["started_at"]) if n.get("started_at") and n["state"] == "running" else None
                 nodes.append(d)
         healthy = bool(nodes) and all(n["state"] == "running" for n in nodes) and self.escalated is None
-        return StatusReply(tuple(nodes), healthy, self.escalated, os.getppid(), os.getsid(0))
+        return StatusReply(tuple(nodes), healthy, self.escalated, os.getppid(), os.getsid(0),
+                           auth.rejected_count())
 
     def _publish(self, topic: str, child: _Child, **extra: Any) -> None:
         self._publish_raw(topic, {"supervisor": self.name, "child": child.name, "kind": child.kind,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -12,9 +13,10 @@ from typing import Any
 
 import psutil
 
-from symphony_actors.domain.errors import DeadlineExceeded, ServiceCrashed, SymphonyFailure
+from symphony_actors.domain.errors import DeadlineExceeded, ServiceCrashed, SymphonyFailure, UnsafePathError
 from symphony_actors.ports.service import SupervisorSpec
-from symphony_actors.runtime.direct import socket_dir
+from symphony_actors.runtime.auth import SystemKey, create_or_load_key
+from symphony_actors.runtime.direct import existing_socket_dir, socket_dir
 from symphony_actors.runtime.messages import Init, Started, StatusReply, StatusRequest, StopTree
 from symphony_actors.runtime.supervisor import Supervisor
 from symphony_actors.runtime.transport import start_system
@@ -50,14 +52,41 @@ class RunningSystem:
         except Exception:  # noqa: BLE001 - same: what matters is that no process survives
             pass
         killed = kill_session(self.session_id, self.admin_pid)
-        shutil.rmtree(socket_dir(self.port), ignore_errors=True)  # sockets of actors that were killed
+        _remove_socket_dir(self.port)  # sockets of actors that were killed
         return killed
+
+
+#: In the system's socket directory: where its data directory is (so a client given only the port finds
+#: the key), and the count of refused connections (one byte each).
+DATA_DIR_POINTER = "data-dir"
+REJECTED_COUNT = "auth-rejected"
+
+
+def _remove_socket_dir(port: int) -> None:
+    try:
+        d = existing_socket_dir(port)  # never follows or deletes a directory someone else planted
+    except UnsafePathError as exc:
+        logging.getLogger("symphony.security").warning("left the socket directory alone: %s", exc)
+        return
+    if d is not None:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _prepare(port: int, data_dir: Path) -> tuple[SystemKey, Path]:
+    """The key, the verified socket directory (with its pointer to ``data_dir``) and the security log."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = create_or_load_key(data_dir)
+    sdir = socket_dir(port)
+    (sdir / REJECTED_COUNT).unlink(missing_ok=True)
+    (sdir / DATA_DIR_POINTER).write_text(str(data_dir.resolve()))
+    (data_dir / "logs").mkdir(exist_ok=True)
+    return key, sdir
 
 
 def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0) -> RunningSystem:
     """Start Thespian on ``port``, start the tree under a root supervisor, wait until it is running."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    asys = start_system(port)
+    key, sdir = _prepare(port, data_dir)
+    asys = start_system(port, key, count_file=sdir / REJECTED_COUNT, log_file=data_dir / "logs" / "security.log")
     session: int | None = None
     try:
         root = asys.createActor(Supervisor, globalName=ROOT_NAME)
@@ -86,7 +115,7 @@ def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0)
             pass
         if session is not None:
             kill_session(session)
-        shutil.rmtree(socket_dir(port), ignore_errors=True)
+        _remove_socket_dir(port)
         raise
 
 
