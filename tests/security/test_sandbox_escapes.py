@@ -8,6 +8,7 @@ for the zygote's process to exit).
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import textwrap
@@ -22,6 +23,7 @@ import pytest
 
 from symphony_actors.domain.errors import ExtensionFailed, PermissionDenied, SandboxError
 from symphony_actors.extension_host.sandbox import Guarantees, SandboxedWorker, SandboxPolicy, Zygote, probe, read_audit
+from symphony_actors.extension_host.sandbox._netguard import ephemeral_range
 
 CAPS = probe()
 pytestmark = pytest.mark.skipif(not CAPS.can_confine or not CAPS.seccomp,
@@ -267,15 +269,26 @@ def test_another_extensions_data_is_unreadable(world: dict[str, Any], spawn: Any
 # ---------------------------------------------------------------------------- network
 
 
+def _listen_below_ephemeral(kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket on 127.0.0.1 bound below the kernel's ephemeral range (the sandbox reserves that range)."""
+    low = ephemeral_range()[0]
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        if kind == socket.SOCK_STREAM:
+            s.listen(8)
+        return s
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 @pytest.fixture
 def listeners() -> Iterator[list[socket.socket]]:
-    """Two TCP listeners on 127.0.0.1, closed after the test."""
-    socks = []
-    for _ in range(2):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
-        socks.append(s)
+    """Two TCP listeners on 127.0.0.1 outside the reserved ports, closed after the test."""
+    socks = [_listen_below_ephemeral() for _ in range(2)]
     yield socks
     for s in socks:
         s.close()
