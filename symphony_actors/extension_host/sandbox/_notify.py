@@ -24,7 +24,7 @@ from pathlib import Path
 
 from symphony_actors.extension_host.sandbox import _seccomp
 
-__all__ = ["Denial", "Notifier", "is_listener"]
+__all__ = ["Denial", "Notifier", "is_listener", "socket_target"]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
@@ -103,9 +103,7 @@ def describe(name: str, tid: int, args: tuple[int, ...]) -> Denial:
     elif name in _FD_ARG:
         target = _fd_target(tid, ctypes.c_int32(args[0] & 0xFFFFFFFF).value)
     elif name == "socket":
-        family, kind = args[0] & 0xFFFFFFFF, args[1] & 0xF
-        target = (f"socket({_FAMILIES.get(family, family)}, {_TYPES.get(kind, kind)}, "
-                  f"{ctypes.c_int32(args[2] & 0xFFFFFFFF).value})")
+        target = socket_target(args[0] & 0xFFFFFFFF, args[1], ctypes.c_int32(args[2] & 0xFFFFFFFF).value)
     elif name in _seccomp.SIGNALS:
         target = f"pid {ctypes.c_int32(args[0] & 0xFFFFFFFF).value}"
     else:
@@ -121,6 +119,12 @@ def describe(name: str, tid: int, args: tuple[int, ...]) -> Denial:
     else:
         permission = "syscall"
     return Denial(permission, target, name, tid)
+
+
+def socket_target(family: int, kind: int, proto: int) -> str:
+    """``socket(AF_UNIX, SOCK_STREAM, 0)``: how host and worker name a refused socket (the same way)."""
+    kind &= 0xF
+    return f"socket({_FAMILIES.get(family, family)}, {_TYPES.get(kind, kind)}, {proto})"
 
 
 def _fd_target(tid: int, fd: int) -> str:

@@ -19,19 +19,19 @@ from typing import Any
 
 import orjson
 
-from symphony_actors.extension_host.sandbox import _confine, _framing, _netguard
+from symphony_actors.extension_host.sandbox import _confine, _framing, _netguard, _notify
 
 __all__ = ["run"]
 
 _O_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _FS_WRITE_EVENTS = frozenset({"os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.symlink", "os.link",
-                              "os.truncate", "os.chmod", "os.chown", "os.utime", "shutil.rmtree",
-                              "shutil.copyfile", "shutil.move"})
+                              "os.truncate", "shutil.rmtree", "shutil.copyfile", "shutil.move"})
+_METADATA_EVENTS = frozenset({"os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr"})
 _FS_READ_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob", "os.chdir"})
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system",
                            "os.fork", "os.forkpty", "pty.spawn"})
 _WATCHED = frozenset({"open", "socket.connect", "socket.bind", "socket.__new__", "os.kill", "os.killpg",
-                      "signal.pthread_kill"}) | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _SPAWN_EVENTS
+                      "signal.pthread_kill"}) | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _SPAWN_EVENTS | _METADATA_EVENTS
 _last: list[Any] = [None]
 _MAX_PENDING = 64
 # Refused TCP connects seen by the hook, sent to the host before the call's reply (even when the
@@ -88,6 +88,8 @@ def _classify(exc: PermissionError) -> tuple[str, str]:
                 return ("fs.write" if writing else "fs.read"), str(path)
         elif event in _FS_WRITE_EVENTS:
             return "fs.write", str(filename if filename is not None else args[0])
+        elif event in _METADATA_EVENTS:
+            return "fs.metadata", str(filename if filename is not None else args[0])
         elif event in _FS_READ_EVENTS:
             return "fs.read", str(filename if filename is not None else (args[0] if args else ""))
         elif event == "socket.connect":
@@ -95,7 +97,7 @@ def _classify(exc: PermissionError) -> tuple[str, str]:
         elif event == "socket.bind":
             return "net.bind", _address(args[1])
         elif event == "socket.__new__":
-            return "net.connect", f"socket family {int(args[1])}"
+            return "net.connect", _notify.socket_target(int(args[1]), int(args[2]), int(args[3]))
         elif event in _SPAWN_EVENTS:
             target = args[0] if args else event
             return "process.spawn", str(filename if filename is not None else target)

@@ -80,7 +80,7 @@ class SandboxedWorker:
         self._calls = 0
         self._restarts = -1
         self._last_failure: dict[str, Any] | None = None
-        self._host_denied: set[str] = set()  # permissions the host recorded during the call in flight
+        self._host_denied: set[tuple[str, str]] = set()  # (permission, target) the host recorded this call
         self._audit_window = (0.0, 0, 0)  # (window start, records written, records suppressed)
         self._reset()
 
@@ -188,7 +188,7 @@ class SandboxedWorker:
 
     def _host_denial(self, denial: _notify.Denial) -> None:
         """A refused syscall the kernel handed to the host (notifier thread): one audit record, rate-limited."""
-        self._host_denied.add(denial.permission)
+        self._host_denied.add((denial.permission, denial.target))
         now = time.monotonic()
         start, written, suppressed = self._audit_window
         audit = self._zygote.audit
@@ -367,7 +367,7 @@ class SandboxedWorker:
             return
         permission = str(report.get("permission", "unknown"))[:64]
         target = str(report.get("target", ""))[:1024]
-        if permission in self._host_denied:
+        if (permission, target) in self._host_denied:
             return  # the host already recorded this refusal from the kernel's own report
         self._zygote.audit.append(self.policy.extension_id, permission, target, decision="denied", source="worker",
                                   method=self._in_flight, pid=self.pid)
