@@ -145,7 +145,7 @@ class Notifier:
         self._names = _seccomp.syscall_names()
         self._owners: dict[int, object] = {}
         self._lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_r = self._wake_w = -1  # made with the thread (a zygote that never spawns holds no pipe)
         self._stop = False
         self._thread: threading.Thread | None = None
 
@@ -154,6 +154,7 @@ class Notifier:
         with self._lock:
             self._owners[fd] = owner
             if self._thread is None:
+                self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
                 self._thread = threading.Thread(target=self._run, name="sandbox-seccomp-notify", daemon=True)
                 self._thread.start()
         self._wake()
@@ -167,12 +168,15 @@ class Notifier:
             for fd in self._owners:
                 os.close(fd)
             self._owners.clear()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        if self._wake_r >= 0:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"x")
+        if self._wake_w >= 0:
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"x")
 
     def _run(self) -> None:
         poller = select.poll()

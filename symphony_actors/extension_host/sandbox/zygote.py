@@ -131,7 +131,8 @@ class Zygote:
         self._preload = tuple(preload)
         self._stderr = stderr
         self._watchdog = _Watchdog(watchdog_period)
-        self._notifier = Notifier(self._denied) if self.capabilities.seccomp_notify else None
+        caps = self.capabilities
+        self._notifier = Notifier(self._denied) if caps.seccomp and caps.seccomp_notify else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctrl: socket.socket | None = None
         self._send_lock = threading.Lock()
