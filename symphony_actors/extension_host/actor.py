@@ -46,6 +46,7 @@ from symphony_actors.extension_host.sandbox import (
     SandboxedWorker,
     SandboxPolicy,
     Zygote,
+    session_listen_ports,
 )
 from symphony_actors.ports.service import ActorContext, ServiceSettings
 
@@ -163,7 +164,8 @@ class ExtensionActor:
             self._close_zygote()
             self.zygote = Zygote(self.audit_path, allow_unconfined=self.allow_unconfined,
                                  use_cgroups=self.use_cgroups, preload=PRELOAD,
-                                 capabilities=self.capabilities).start()
+                                 capabilities=self.capabilities,
+                                 system_ports=session_listen_ports()).start()  # the admin's session: its ports
         t1 = time.perf_counter()
         init = {"id": self.id, "path": self.step["path"], "granted": list(self.step.get("granted") or ()),
                 "variables": dict(self.step.get("variables") or {}), "config": self.step.get("config"),

@@ -4,7 +4,10 @@ Grammar (one string per permission, ``kind`` or ``kind:target``)::
 
     fs.read:<path>              read files under <path> (absolute, or ${workspace}/..., ${extension}, ${data}, ${tmp})
     fs.write:<path>             create/modify files under <path> (does not imply fs.read)
+    fs.metadata                 chmod/chown/utime/xattrs (seccomp sees no paths: this covers every file
+                                the system's user owns that the extension can name; setuid bits stay refused)
     net.connect:<host>:<port>   TCP connect; host a name, IPv4, [IPv6], *.suffix or *; port N, N-M or *
+                                (never the system's own ports: its admin port and the kernel's ephemeral range)
     process.spawn               start child processes
     env.read:<NAME>             read an environment variable; NAME or PREFIX_*
     bus.publish:<topic>         publish on topics matching the pattern (``*`` one segment, ``#`` the rest)
@@ -56,6 +59,7 @@ __all__ = [
 KINDS: Mapping[str, bool] = {
     "fs.read": True,
     "fs.write": True,
+    "fs.metadata": False,
     "net.connect": True,
     "process.spawn": False,
     "env.read": True,
@@ -346,6 +350,7 @@ class SandboxGrants:
     tcp_connect: tuple[NetTarget, ...]
     process_spawn: bool
     env_names: tuple[str, ...]
+    fs_metadata: bool = False
 
     @property
     def tcp_ports(self) -> tuple[tuple[int, int], ...]:
@@ -367,7 +372,7 @@ def sandbox_grants(grants: GrantSet | Iterable[Permission | str],
     reads: list[str] = []
     writes: list[str] = []
     nets: list[NetTarget] = []
-    spawn = False
+    spawn = metadata = False
     envs: list[str] = []
     for p in gs:
         if p.kind in ("fs.read", "fs.write") and p.target is not None:
@@ -378,9 +383,11 @@ def sandbox_grants(grants: GrantSet | Iterable[Permission | str],
             nets.append(p.net)
         elif p.kind == "process.spawn":
             spawn = True
+        elif p.kind == "fs.metadata":
+            metadata = True
         elif p.kind == "env.read" and p.target is not None:
             envs.append(p.target)
-    return SandboxGrants(tuple(reads), tuple(writes), tuple(nets), spawn, tuple(envs))
+    return SandboxGrants(tuple(reads), tuple(writes), tuple(nets), spawn, tuple(envs), metadata)
 
 
 # --------------------------------------------------------------------------- audit and guard

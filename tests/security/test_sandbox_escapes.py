@@ -8,8 +8,11 @@ for the zygote's process to exit).
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
 import socket
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -125,6 +128,72 @@ EVIL = textwrap.dedent('''
 
         def env_names(self, _):
             return sorted(os.environ)
+
+        def try_connect(self, args):
+            """Connect and report; a refusal is caught here, as a careful attacker would."""
+            family = socket.AF_UNIX if "path" in args else socket.AF_INET
+            try:
+                s = socket.socket(family, socket.SOCK_STREAM)
+            except PermissionError as exc:
+                return f"refused: socket: {exc}"
+            try:
+                s.settimeout(5)
+                s.connect(args["path"] if "path" in args else (args["host"], args["port"]))
+                s.sendall(b"16>" + b"x" * 16)  # the shape of a Thespian frame
+                return "connected"
+            except PermissionError as exc:
+                return f"refused: connect: {exc}"
+            finally:
+                s.close()
+
+        def try_udp(self, args):
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
+            except PermissionError as exc:
+                return f"refused: {exc}"
+            try:
+                s.sendto(b"hello", (args["host"], args["port"]))
+                return "sent"
+            finally:
+                s.close()
+
+        def try_meta(self, args):
+            """One metadata change on args["path"], by os.* or by a raw syscall; a refusal is caught."""
+            path, op = args["path"], args["op"]
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            try:
+                if op == "chmod_setuid":
+                    os.chmod(path, 0o4755)
+                elif op == "chmod":
+                    os.chmod(path, 0o777)
+                elif op == "fchmod":
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fchmod(fd, 0o777)
+                    finally:
+                        os.close(fd)
+                elif op == "utime":
+                    os.utime(path, (1, 1))
+                elif op == "setxattr":
+                    os.setxattr(path, "user.evil", b"1")
+                elif op == "removexattr":
+                    os.removexattr(path, "user.kept")
+                elif op == "chown":
+                    os.chown(path, os.getuid(), os.getgid())
+                elif op.startswith("syscall_"):
+                    nr = args["nr"]
+                    if op == "syscall_chmod":
+                        rc = libc.syscall(nr, path.encode(), 0o4777)
+                    elif op == "syscall_fchmodat2":
+                        rc = libc.syscall(nr, -100, path.encode(), 0o4777, 0)
+                    else:  # syscall_utimensat with times NULL: "now"
+                        rc = libc.syscall(nr, -100, path.encode(), None, 0)
+                    if rc != 0:
+                        return f"refused: errno {ctypes.get_errno()}"
+                return "done"
+            except PermissionError as exc:
+                return f"refused: {exc}"
 
 
     class WithInit:
@@ -267,15 +336,26 @@ def test_another_extensions_data_is_unreadable(world: dict[str, Any], spawn: Any
 # ---------------------------------------------------------------------------- network
 
 
+def _listen_below_ephemeral(kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket on 127.0.0.1 bound below the kernel's ephemeral range (the sandbox reserves that range)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        if kind == socket.SOCK_STREAM:
+            s.listen(8)
+        return s
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 @pytest.fixture
 def listeners() -> Iterator[list[socket.socket]]:
-    """Two TCP listeners on 127.0.0.1, closed after the test."""
-    socks = []
-    for _ in range(2):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
-        socks.append(s)
+    """Two TCP listeners on 127.0.0.1 outside the reserved ports, closed after the test."""
+    socks = [_listen_below_ephemeral() for _ in range(2)]
     yield socks
     for s in socks:
         s.close()
@@ -572,3 +652,139 @@ def test_a_zygote_whose_preload_fails_is_refused_at_once(world: dict[str, Any]) 
         zygote.start(timeout=30)
     assert "no_such_module_for_sandbox_tests" in str(info.value) and time.monotonic() - started < 10
     assert zygote._proc is not None and zygote._proc.poll() is not None, "the zygote was stopped"
+
+
+# ---------------------------------------------------------------------------- the system's own ports and sockets
+
+
+def _accepted_nothing(listener: socket.socket) -> bool:
+    """Whether nothing reached the listener (its queue is empty right now; the worker's call has returned)."""
+    listener.setblocking(False)
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        return True
+    conn.close()
+    return False
+
+
+def test_a_star_grant_cannot_reach_the_systems_ports(world: dict[str, Any], spawn: Any,
+                                                     listeners: list[socket.socket]) -> None:
+    """net.connect:*:* reaches an outside port, but neither the admin port nor an (ephemeral) actor port.
+
+    The admin listener sits below the ephemeral range and is named to the zygote as a system port; the
+    actor stand-in is bound to port 0, as Thespian binds its actors. Refusals are audited although the
+    extension catches them, and the worker keeps answering.
+    """
+    if CAPS.landlock_abi < 4:
+        pytest.skip("Landlock ABI < 4: TCP ports are not filterable on this kernel")
+    admin, outside = listeners
+    actor = socket.create_server(("127.0.0.1", 0))
+    admin_port, actor_port = admin.getsockname()[1], actor.getsockname()[1]
+    try:
+        with Zygote(world["audit"], system_ports=(admin_port,)) as zygote:
+            w = spawn(zygote=zygote, connect_any_port=True)
+            assert w.call("try_connect", {"host": "127.0.0.1", "port": outside.getsockname()[1]}) == "connected"
+            for port, listener in ((admin_port, admin), (actor_port, actor)):
+                result = w.call("try_connect", {"host": "127.0.0.1", "port": port})
+                assert result.startswith("refused: connect"), f"port {port}: {result}"
+                assert _accepted_nothing(listener), f"port {port} was reached"
+                record = _audited(world, "ext-a", "net.connect", f"127.0.0.1:{port}")
+                assert "system" in record.get("message", "") or record["source"] == "worker"
+            assert w.call("ping") == "pong"
+            g = _guarantees(w)
+            assert g.network == "enforced" and any(str(admin_port) in n for n in g.notes), g.notes
+    finally:
+        actor.close()
+
+
+def test_a_unix_socket_of_the_system_is_out_of_reach(world: dict[str, Any], spawn: Any, tmp_path: Path) -> None:
+    """The data plane's pathname UNIX sockets: socket(AF_UNIX) is refused (even with net.connect:*:*), audited."""
+    path = Path(f"/tmp/symphony-sbx-test-{os.getpid()}.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    try:
+        w = spawn(connect_any_port=True, read_paths=(path,), write_paths=(path,))
+        result = w.call("try_connect", {"path": str(path)})
+        assert result.startswith("refused"), result
+        assert _accepted_nothing(server)
+        record = _audited(world, "ext-a", "net.connect", "AF_UNIX")
+        assert record["source"] == "host"
+        assert w.call("ping") == "pong"
+    finally:
+        server.close()
+        path.unlink()
+
+
+def test_udp_to_loopback_is_refused_with_a_narrow_grant(world: dict[str, Any], spawn: Any,
+                                                        listeners: list[socket.socket]) -> None:
+    """A grant for one TCP port gives no UDP: the datagram never arrives; the refusal is audited by the host."""
+    receiver = _listen_below_ephemeral(socket.SOCK_DGRAM)
+    try:
+        w = spawn(connect_ports=frozenset({listeners[0].getsockname()[1]}))
+        result = w.call("try_udp", {"host": "127.0.0.1", "port": receiver.getsockname()[1]})
+        assert result.startswith("refused"), result
+        with pytest.raises(BlockingIOError):
+            receiver.recv(64, socket.MSG_DONTWAIT)
+        record = _audited(world, "ext-a", "net.connect", "SOCK_DGRAM")
+        assert record["source"] == "host"
+        assert w.call("ping") == "pong"
+    finally:
+        receiver.close()
+
+
+# ---------------------------------------------------------------------------- file metadata
+
+_X86_64 = os.uname().machine == "x86_64"
+_SYSCALLS = {"syscall_chmod": 90, "syscall_utimensat": 280} if _X86_64 else {}
+_SYSCALLS["syscall_fchmodat2"] = 452  # the same number on every architecture
+
+
+def _snapshot(path: Path) -> tuple[int, int, int, int, int, dict[str, bytes]]:
+    st = os.stat(path)
+    xattrs = {name: os.getxattr(path, name) for name in os.listxattr(path)}
+    return st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_atime_ns, xattrs
+
+
+@pytest.fixture
+def victim(world: dict[str, Any]) -> Iterator[Path]:
+    """A copy of the interpreter in ext-a's data folder (a file it may write), mode 0755, one xattr."""
+    path = world["root"] / "data_a" / "python-copy"
+    shutil.copyfile(os.path.realpath(sys.executable), path)
+    path.chmod(0o755)
+    os.utime(path, (1_000_000, 1_000_000))
+    try:
+        os.setxattr(path, "user.kept", b"yes")
+    except OSError as exc:
+        pytest.skip(f"this file system has no user xattrs: {exc}")
+    yield path
+    path.unlink()
+
+
+@pytest.mark.parametrize("op", ["chmod_setuid", "chmod", "fchmod", "utime", "setxattr", "removexattr", "chown",
+                                *_SYSCALLS])
+def test_file_metadata_cannot_be_changed_without_a_grant(world: dict[str, Any], spawn: Any, victim: Path,
+                                                         op: str) -> None:
+    """chmod (incl. setuid on a copy of the interpreter), fchmod, utime, xattrs, chown, raw syscall():
+    refused by the kernel, the file unchanged, audited by the host although the extension caught the error."""
+    before = _snapshot(victim)
+    w = spawn()
+    result = w.call("try_meta", {"path": str(victim), "op": op, "nr": _SYSCALLS.get(op)})
+    assert result.startswith("refused"), f"{op}: {result}"
+    assert _snapshot(victim) == before
+    record = _audited(world, "ext-a", "fs.metadata", "python-copy")
+    assert (record["source"], record["decision"]) == ("host", "denied")
+    assert w.call("ping") == "pong"
+    assert _guarantees(w).file_metadata == "enforced"
+
+
+def test_the_fs_metadata_grant_allows_chmod_but_never_setuid(world: dict[str, Any], spawn: Any,
+                                                             victim: Path) -> None:
+    """With fs.metadata (allow_metadata) a plain chmod works; setting the setuid bit stays refused and audited."""
+    w = spawn(allow_metadata=True)
+    assert w.call("try_meta", {"path": str(victim), "op": "chmod"}) == "done"
+    assert victim.stat().st_mode & 0o7777 == 0o777
+    assert w.call("try_meta", {"path": str(victim), "op": "chmod_setuid"}).startswith("refused")
+    assert victim.stat().st_mode & 0o7777 == 0o777
+    _audited(world, "ext-a", "fs.metadata", "python-copy")

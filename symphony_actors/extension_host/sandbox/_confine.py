@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from symphony_actors.extension_host.sandbox import _landlock, _seccomp
+from symphony_actors.extension_host.sandbox import _landlock, _netguard, _seccomp
 
 __all__ = ["ConfinementFailed", "confine"]
 
@@ -33,6 +33,7 @@ _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _SECUREBITS_LOCKED_NOROOT = 0xEF  # NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE (+ locks), KEEP_CAPS_LOCKED
 _CAP_VERSION_3 = 0x20080522
+DNS_PORT = 53  # with a network grant, names resolve over TCP (RES_OPTIONS=use-vc): UDP is refused
 
 
 class ConfinementFailed(Exception):
@@ -126,10 +127,18 @@ def _landlock_rules(spec: dict[str, Any], policy: dict[str, Any]) -> _landlock.L
     rules.allow(["/dev/null"], _landlock.READ_FILE | _landlock.WRITE_FILE)
     rules.allow(["/dev/urandom", "/dev/random"], _landlock.READ_FILE)
     if policy["connect_any_port"]:
-        rules.restrict_tcp_connect = False
-    rules.connect_ports = set(policy["connect_ports"])
+        rules.restrict_tcp_connect = False  # the zygote's prebuilt layer (every port but the reserved) does it
+    reserved = reserved_of(spec)
+    rules.connect_ports = {p for p in policy["connect_ports"] if not _netguard.is_reserved(p, reserved)}
+    if policy["connect_ports"] and not _netguard.is_reserved(DNS_PORT, reserved):
+        rules.connect_ports.add(DNS_PORT)
     rules.bind_ports = set(policy["bind_ports"])
     return rules
+
+
+def reserved_of(spec: dict[str, Any]) -> _netguard.Ranges:
+    """The reserved port ranges the host sent (the system's ports and the ephemeral range)."""
+    return tuple((int(lo), int(hi)) for lo, hi in spec.get("reserved_ports") or ())
 
 
 def seccomp_spec(spec: dict[str, Any]) -> _seccomp.SeccompSpec:
@@ -138,7 +147,9 @@ def seccomp_spec(spec: dict[str, Any]) -> _seccomp.SeccompSpec:
     return _seccomp.SeccompSpec(allow_spawn=bool(policy["allow_spawn"]),
                                 allow_inet=bool(policy["connect_ports"] or policy["bind_ports"]
                                                 or policy["connect_any_port"]),
-                                protected_pids=tuple(sorted(int(p) for p in spec["protected_pids"])))
+                                protected_pids=tuple(sorted(int(p) for p in spec["protected_pids"])),
+                                allow_metadata=bool(policy.get("allow_metadata")),
+                                notify=bool(spec.get("seccomp_notify")))
 
 
 def prepare(zygote_pid: int, cgroup_procs: list[str], keep_fds: list[int]) -> float:
@@ -186,6 +197,8 @@ def confine(spec: dict[str, Any]) -> dict[str, Any]:
     os.environ.clear()
     os.environ.update({k: str(v) for k, v in spec.get("env", {}).items()})
     os.environ.update({"HOME": str(data), "TMPDIR": str(data / "tmp")})
+    if policy["connect_ports"] or policy["connect_any_port"]:
+        os.environ["RES_OPTIONS"] = "use-vc"  # glibc's resolver over TCP: internet sockets are TCP only
     mark("env")
     _set_rlimits(spec, policy)
     applied["capabilities_dropped"] = _drop_capabilities()
@@ -200,14 +213,30 @@ def confine(spec: dict[str, Any]) -> dict[str, Any]:
             raise ConfinementFailed("landlock", str(exc)) from exc
         applied["landlock_abi"] = rules.abi
         applied["landlock_skipped"] = rules.skipped
+        if policy["connect_any_port"] and rules.abi >= 4:
+            _stack_net_layer(spec)
     mark("landlock")
     if spec.get("seccomp"):
         try:
             program = base64.b64decode(spec["seccomp_bpf"]) if spec.get("seccomp_bpf") else \
                 _seccomp.compile_filter(seccomp_spec(spec))
-            applied["seccomp_instructions"] = _seccomp.load_program(program)
+            applied["seccomp_instructions"], applied["notify_fd"] = _seccomp.load_program(
+                program, listener=bool(spec.get("seccomp_notify")))
         except (OSError, ValueError) as exc:
             raise ConfinementFailed("seccomp", str(exc)) from exc
     mark("seccomp")
     os.chdir(data)
     return applied
+
+
+def _stack_net_layer(spec: dict[str, Any]) -> None:
+    """``connect_any_port``: stack the zygote's prebuilt "every port but the reserved ones" ruleset."""
+    fd = spec.get("net_ruleset_fd")
+    if not isinstance(fd, int):
+        raise ConfinementFailed("landlock", "no prebuilt TCP ruleset for connect_any_port")
+    try:
+        _landlock.restrict_with(fd)
+    except OSError as exc:
+        raise ConfinementFailed("landlock", str(exc)) from exc
+    finally:
+        os.close(fd)

@@ -48,7 +48,8 @@ class FrameReader:
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
 
-    def read(self, deadline: float | None = None) -> dict[str, Any]:
+    def read(self, deadline: float | None = None, fds: list[int] | None = None) -> dict[str, Any]:
+        """The next frame; with ``fds``, descriptors passed along (SCM_RIGHTS) are appended to it."""
         while True:
             frame = self._take()
             if frame is not None:
@@ -60,7 +61,11 @@ class FrameReader:
                         raise FrameError("no reply before the deadline", "timeout")
                     continue
             try:
-                chunk = self.sock.recv(1 << 20)
+                if fds is None:
+                    chunk = self.sock.recv(1 << 20)
+                else:
+                    chunk, got, _flags, _addr = socket.recv_fds(self.sock, 1 << 20, 4)
+                    fds.extend(got)
             except ConnectionResetError:
                 chunk = b""
             if not chunk:

@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["LandlockRules", "abi_version", "restrict"]
+__all__ = ["LandlockRules", "abi_version", "connect_ruleset", "restrict", "restrict_with"]
 
 _SYS_CREATE_RULESET = 444
 _SYS_ADD_RULE = 445
@@ -170,3 +170,34 @@ def restrict(rules: LandlockRules) -> None:
     finally:
         os.close(ruleset)
 
+
+
+def connect_ruleset(allowed: Iterable[tuple[int, int]]) -> int:
+    """A ruleset (its descriptor) that handles TCP connect only and allows the given inclusive port ranges.
+
+    Landlock takes one rule per port: allowing everything but the reserved ports means ~37,000 rules
+    (~0.2 s), so the zygote builds this once and every worker stacks it with :func:`restrict_with`.
+    """
+    attr = _RulesetAttr(0, NET_CONNECT_TCP, 0)
+    ruleset = _check(int(_syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(16),
+                                  ctypes.c_uint32(0))), "create_ruleset (net)")
+    try:
+        net_attr = _NetPortAttr(NET_CONNECT_TCP, 0)
+        add, ref = _syscall, ctypes.byref(net_attr)
+        args = (ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(_RULE_NET_PORT), ref,
+                ctypes.c_uint32(0))
+        for low, high in allowed:
+            for port in range(low, high + 1):
+                net_attr.port = port
+                if add(*args) < 0:
+                    _check(-1, f"add_rule port {port}")
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset
+
+
+def restrict_with(ruleset: int) -> None:
+    """Add a prebuilt ruleset as one more layer on the calling thread (no-new-privs must be set)."""
+    _check(int(_syscall(ctypes.c_long(_SYS_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0))),
+           "restrict_self (net)")

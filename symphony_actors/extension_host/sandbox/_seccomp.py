@@ -9,8 +9,12 @@ syscall dimension is reported ``none``.
 
 Actions: plainly hostile calls (ptrace, mount, bpf, namespaces, keyctl, module loading, ...)
 kill the process (the host sees SIGSYS and reports ``reason=syscall``); calls an ordinary library
-may try (exec, fork, internet sockets, io_uring) fail with EPERM so the extension gets a
-``PermissionError`` it can handle and the worker's wrapper can report.
+may try (exec, fork, sockets, io_uring, file metadata changes) are refused: with ``notify`` the
+kernel hands each attempt to the host (``SECCOMP_RET_USER_NOTIF``), which answers EPERM and audits
+it, so an extension that catches its own ``PermissionError`` (or calls ``syscall()`` through
+ctypes) still leaves a record; without it they fail with EPERM straight away. The host never
+answers "continue": reading a notified call's arguments races with the worker's other threads,
+so a notification only ever becomes a refusal.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["SeccompSpec", "available", "compile_filter", "load_program"]
+__all__ = ["SeccompSpec", "available", "compile_filter", "load_program", "notify_available", "syscall_names"]
 
 _ACT_KILL_PROCESS = 0x80000000
 _ACT_ALLOW = 0x7FFF0000
+_ACT_NOTIFY = 0x7FC00000
+_CMP_GT = 6
 _CMP_MASKED_EQ = 7
 _LOW32 = 0xFFFFFFFF
 
@@ -54,6 +60,8 @@ def _library() -> ctypes.CDLL | None:
             lib.seccomp_release.argtypes = [ctypes.c_void_p]
             lib.seccomp_load.argtypes = [ctypes.c_void_p]
             lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+            lib.seccomp_syscall_resolve_num_arch.argtypes = [ctypes.c_uint32, ctypes.c_int]
+            lib.seccomp_syscall_resolve_num_arch.restype = ctypes.c_void_p
             lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
             lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
                                                    ctypes.POINTER(_ArgCmp)]
@@ -84,7 +92,19 @@ _NAMESPACE_FLAGS = (0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 
 _CLONE_THREAD = 0x00010000
 _AF_UNIX, _AF_INET, _AF_INET6, _AF_PACKET = 1, 2, 10, 17
 _SOCK_RAW = 3
+_SOCK_TYPE_MASK = 0xF
+_NON_STREAM_TYPES = (2, 4, 5, 10)  # DGRAM, RDM, SEQPACKET, PACKET (RAW is refused for every family)
+_IPPROTO_TCP = 6
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
+# File metadata: Landlock has no right for these, so without ``fs.metadata`` seccomp refuses them.
+METADATA = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utime", "utimes",
+            "utimensat", "futimesat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+            "fremovexattr", "setxattrat", "removexattrat", "file_setattr")
+# Syscalls newer than the libseccomp we load may know; numbers are shared by every architecture (but alpha).
+_NUMBERS = {"fchmodat2": 452, "setxattrat": 463, "removexattrat": 466, "file_setattr": 469}
+# (syscall, index of its mode argument): setuid/setgid bits stay refused even with ``fs.metadata``.
+_MODE_ARG = (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2))
+_S_ISUID, _S_ISGID = 0o4000, 0o2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +114,26 @@ class SeccompSpec:
     allow_spawn: bool
     allow_inet: bool
     protected_pids: tuple[int, ...]  # signals to these (and to -1, 1) fail with EPERM
+    allow_metadata: bool = False
+    notify: bool = False  # refusals go to the host's listener (SECCOMP_RET_USER_NOTIF) instead of EPERM
+
+
+def _number(lib: ctypes.CDLL, name: str) -> int:
+    nr = int(lib.seccomp_syscall_resolve_name(name.encode()))
+    return nr if nr >= 0 else _NUMBERS.get(name, -1)
+
+
+def syscall_names() -> dict[int, str]:
+    """Number -> name of every syscall a filter may refuse (to name them in audit records)."""
+    lib = _library()
+    if lib is None:
+        return {}
+    names = (*DENY, *SPAWN, *SIGNALS, *METADATA, "clone", "socket", "ioctl")
+    return {nr: name for name in names if (nr := _number(lib, name)) >= 0}
 
 
 def _rule(lib: ctypes.CDLL, ctx: int, action: int, name: str, args: Iterable[tuple[int, int, int, int]] = ()) -> bool:
-    nr = lib.seccomp_syscall_resolve_name(name.encode())
+    nr = _number(lib, name)
     if nr < 0:  # not a syscall on this architecture (e.g. fork on arm64)
         return False
     cmps = [(_ArgCmp(a, op, da, db)) for a, op, da, db in args]
@@ -145,22 +181,57 @@ _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 
 
-def load_program(program: bytes) -> int:
-    """Install a program from :func:`compile_filter` in the calling thread (needs no-new-privs); returns its length."""
+_SECCOMP_GET_ACTION_AVAIL = 2
+
+
+def notify_available() -> bool:
+    """Whether this kernel supports SECCOMP_RET_USER_NOTIF (a host answers refused calls and audits them)."""
+    nr = _SYS_SECCOMP.get(os.uname().machine)
+    if nr is None:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    action = ctypes.c_uint32(_ACT_NOTIFY)
+    return int(libc.syscall(ctypes.c_long(nr), ctypes.c_uint(_SECCOMP_GET_ACTION_AVAIL), ctypes.c_uint(0),
+                            ctypes.byref(action))) == 0
+
+
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358, "s390x": 348}
+_SECCOMP_SET_MODE_FILTER = 1  # the seccomp() operation (prctl's mode constant is 2)
+_SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+
+
+def load_program(program: bytes, listener: bool = False) -> tuple[int, int | None]:
+    """Install a program from :func:`compile_filter` in the calling thread (needs no-new-privs).
+
+    Returns its length and, with ``listener``, the notification descriptor the host must answer
+    (the caller hands it over and closes its own copy: a worker holding it could answer itself).
+    """
     if not program or len(program) % 8:
         raise OSError(errno.EINVAL, "not a BPF program")
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     libc = ctypes.CDLL(None, use_errno=True)
+    if listener:
+        nr = _SYS_SECCOMP.get(os.uname().machine)
+        if nr is None:
+            raise OSError(errno.ENOSYS, f"seccomp listener: unknown syscall number on {os.uname().machine}")
+        libc.syscall.restype = ctypes.c_long
+        fd = int(libc.syscall(ctypes.c_long(nr), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+                              ctypes.c_uint(_SECCOMP_FILTER_FLAG_NEW_LISTENER), ctypes.byref(fprog)))
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"seccomp(NEW_LISTENER): {os.strerror(err)}")
+        return len(program) // 8, fd
     rc = libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
     if rc != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"PR_SET_SECCOMP: {os.strerror(err)}")
-    return len(program) // 8
+    return len(program) // 8, None
 
 
 def _add_rules(lib: ctypes.CDLL, ctx: int, spec: SeccompSpec) -> int:
-    eperm = _act_errno(errno.EPERM)
+    eperm = _ACT_NOTIFY if spec.notify else _act_errno(errno.EPERM)
     count = 0
     for name in KILL:
         count += _rule(lib, ctx, _ACT_KILL_PROCESS, name)
@@ -185,6 +256,36 @@ def _add_rules(lib: ctypes.CDLL, ctx: int, spec: SeccompSpec) -> int:
     for family in ((_AF_UNIX, _AF_PACKET) if spec.allow_inet else (_AF_UNIX, _AF_PACKET, _AF_INET, _AF_INET6)):
         count += _rule(lib, ctx, eperm, "socket", [(0, _CMP_MASKED_EQ, _LOW32, family)])
     count += _rule(lib, ctx, eperm, "socket", [(1, _CMP_MASKED_EQ, 0xF, _SOCK_RAW)])
+    if spec.allow_inet:
+        count += _inet_tcp_only(lib, ctx, eperm)
+    count += _metadata_rules(lib, ctx, eperm, spec.allow_metadata)
     for request in (_TIOCSTI, _TIOCLINUX):
         count += _rule(lib, ctx, eperm, "ioctl", [(1, _CMP_MASKED_EQ, _LOW32, request)])
+    return count
+
+
+def _inet_tcp_only(lib: ctypes.CDLL, ctx: int, action: int) -> int:
+    """Internet sockets are TCP only: Landlock filters TCP ports, nothing else (UDP, SCTP, ...)."""
+    count = 0
+    for family in (_AF_INET, _AF_INET6):
+        fam = (0, _CMP_MASKED_EQ, _LOW32, family)
+        for kind in _NON_STREAM_TYPES:
+            count += _rule(lib, ctx, action, "socket", [fam, (1, _CMP_MASKED_EQ, _SOCK_TYPE_MASK, kind)])
+        # protocol 0 or IPPROTO_TCP; the upper half of a 64-bit register makes the value > 6 as well
+        count += _rule(lib, ctx, action, "socket", [fam, (2, _CMP_GT, _IPPROTO_TCP, 0)])
+        for proto in range(1, _IPPROTO_TCP):
+            count += _rule(lib, ctx, action, "socket", [fam, (2, _CMP_MASKED_EQ, _LOW32, proto)])
+    return count
+
+
+def _metadata_rules(lib: ctypes.CDLL, ctx: int, action: int, allowed: bool) -> int:
+    """Mode, owner, times, extended attributes: refused, or with ``fs.metadata`` only setuid/setgid bits."""
+    count = 0
+    if not allowed:
+        for name in METADATA:
+            count += _rule(lib, ctx, action, name)
+        return count
+    for name, index in _MODE_ARG:
+        for bit in (_S_ISUID, _S_ISGID):
+            count += _rule(lib, ctx, action, name, [(index, _CMP_MASKED_EQ, bit, bit)])
     return count

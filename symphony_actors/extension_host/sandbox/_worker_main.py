@@ -19,26 +19,59 @@ from typing import Any
 
 import orjson
 
-from symphony_actors.extension_host.sandbox import _confine, _framing
+from symphony_actors.extension_host.sandbox import _confine, _framing, _netguard, _notify
 
 __all__ = ["run"]
 
 _O_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _FS_WRITE_EVENTS = frozenset({"os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.symlink", "os.link",
-                              "os.truncate", "os.chmod", "os.chown", "os.utime", "shutil.rmtree",
-                              "shutil.copyfile", "shutil.move"})
+                              "os.truncate", "shutil.rmtree", "shutil.copyfile", "shutil.move"})
+_METADATA_EVENTS = frozenset({"os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr"})
 _FS_READ_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob", "os.chdir"})
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system",
                            "os.fork", "os.forkpty", "pty.spawn"})
 _WATCHED = frozenset({"open", "socket.connect", "socket.bind", "socket.__new__", "os.kill", "os.killpg",
-                      "signal.pthread_kill"}) | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _SPAWN_EVENTS
+                      "signal.pthread_kill"}) | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _SPAWN_EVENTS | _METADATA_EVENTS
 _last: list[Any] = [None]
+_MAX_PENDING = 64
+# Refused TCP connects seen by the hook, sent to the host before the call's reply (even when the
+# extension catches the error). Landlock refuses them whatever the hook does; this is the record.
+_pending: list[dict[str, str]] = []
+_tcp: list[tuple[bool, frozenset[int], _netguard.Ranges] | None] = [None]  # any port, granted, reserved
 
 
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
     # Runs for every audited action: keep it to one set lookup and one store.
     if event in _WATCHED:
         _last[0] = (event, args)
+        if event == "socket.connect":
+            _check_connect(args)
+
+
+def _check_connect(args: tuple[Any, ...]) -> None:
+    rules = _tcp[0]
+    if rules is None or len(args) < 2 or len(_pending) >= _MAX_PENDING:
+        return
+    sock, address = args[0], args[1]
+    if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
+        return
+    port = address[1] if len(address) >= 2 else None
+    if not isinstance(port, int) or isinstance(port, bool):
+        return
+    any_port, granted, reserved = rules
+    if _netguard.is_reserved(port, reserved):
+        why = "a port of the system (reserved whatever the grant)"
+    elif not any_port and port not in granted:
+        why = "port not granted"
+    else:
+        return
+    _pending.append({"permission": "net.connect", "target": f"{address[0]}:{port}", "message": why})
+
+
+def _flush_pending(sock: socket.socket) -> None:
+    for record in _pending:
+        _framing.send_frame(sock, {"audit": record})
+    _pending.clear()
 
 
 def _classify(exc: PermissionError) -> tuple[str, str]:
@@ -55,6 +88,8 @@ def _classify(exc: PermissionError) -> tuple[str, str]:
                 return ("fs.write" if writing else "fs.read"), str(path)
         elif event in _FS_WRITE_EVENTS:
             return "fs.write", str(filename if filename is not None else args[0])
+        elif event in _METADATA_EVENTS:
+            return "fs.metadata", str(filename if filename is not None else args[0])
         elif event in _FS_READ_EVENTS:
             return "fs.read", str(filename if filename is not None else (args[0] if args else ""))
         elif event == "socket.connect":
@@ -62,7 +97,7 @@ def _classify(exc: PermissionError) -> tuple[str, str]:
         elif event == "socket.bind":
             return "net.bind", _address(args[1])
         elif event == "socket.__new__":
-            return "net.connect", f"socket family {int(args[1])}"
+            return "net.connect", _notify.socket_target(int(args[1]), int(args[2]), int(args[3]))
         elif event in _SPAWN_EVENTS:
             target = args[0] if args else event
             return "process.spawn", str(filename if filename is not None else target)
@@ -122,8 +157,9 @@ def _serve(sock: socket.socket, reader: _framing.FrameReader, target: Any) -> No
             frame = _framing.encode({"id": call_id, "ok": result})
         except PermissionError as exc:
             permission, target_name = _classify(exc)
-            _framing.send_frame(sock, {"audit": {"permission": permission, "target": target_name,
-                                                 "message": str(exc)}})
+            if not any(r["permission"] == permission and r["target"] == target_name for r in _pending):
+                _framing.send_frame(sock, {"audit": {"permission": permission, "target": target_name,
+                                                     "message": str(exc)}})
             frame = _framing.encode({"id": call_id, "error": {"kind": "permission", "permission": permission,
                                                               "target": target_name, "message": str(exc)}})
         except MemoryError:
@@ -132,6 +168,7 @@ def _serve(sock: socket.socket, reader: _framing.FrameReader, target: Any) -> No
             frame = _framing.encode({"id": call_id, "error": {
                 "kind": "exception", "type": type(exc).__name__, "message": str(exc)[:2000],
                 "traceback": "".join(traceback.format_exception(exc, limit=8))[-4000:]}})
+        _flush_pending(sock)
         sock.sendall(frame)
 
 
@@ -140,11 +177,16 @@ def run(fd: int, spec: dict[str, Any], prepared_ms: float | None = None) -> int:
     :func:`_confine.prepare` ahead of time; otherwise it runs here first."""
     started = time.perf_counter()
     prepare_error: _confine.ConfinementFailed | None = None
+    net_fd = spec.get("net_ruleset_fd")
     if prepared_ms is None:
         try:
-            prepared_ms = _confine.prepare(int(spec["zygote_pid"]), list(spec.get("cgroup_procs", [])), [fd])
+            keep = [fd] + ([net_fd] if isinstance(net_fd, int) else [])
+            prepared_ms = _confine.prepare(int(spec["zygote_pid"]), list(spec.get("cgroup_procs", [])), keep)
         except _confine.ConfinementFailed as exc:
             prepare_error = exc
+    if net_fd == 3 and fd != 3:
+        spec["net_ruleset_fd"] = os.dup(3)  # 3 becomes the worker socket below
+        os.close(3)
     if fd != 3:
         os.dup2(fd, 3)
         os.close(fd)
@@ -160,12 +202,24 @@ def run(fd: int, spec: dict[str, Any], prepared_ms: float | None = None) -> int:
         env = first.get("env")
         spec["env"] = env if isinstance(env, dict) else {}
         applied = _confine.confine(spec)
+        notify_fd = applied.pop("notify_fd", None)
+        if notify_fd is not None:
+            # The host answers (refuses and audits) what the filter notifies; this process must not
+            # keep the listener (a thread of the extension could answer "continue" itself).
+            socket.send_fds(sock, [_framing.encode({"notify": True})], [notify_fd])
+            os.close(notify_fd)
     except _framing.FrameError as exc:
         _framing.send_frame(sock, {"fatal": {"kind": "confinement", "step": "env", "message": str(exc)}})
         return 70
     except _confine.ConfinementFailed as exc:
         _framing.send_frame(sock, {"fatal": {"kind": "confinement", "step": exc.step, "message": str(exc)}})
         return 70
+    policy = spec["policy"]
+    if int(applied.get("landlock_abi") or 0) >= 4:
+        granted = {int(p) for p in policy["connect_ports"]}
+        if granted:
+            granted.add(_confine.DNS_PORT)
+        _tcp[0] = (bool(policy["connect_any_port"]), frozenset(granted), _confine.reserved_of(spec))
     sys.addaudithook(_audit_hook)
     # Bytecode of the (read-only) extension folder is cached in its own data folder: compiling the
     # source on every spawn costs milliseconds. A tampered cache can only change the extension itself.
@@ -193,9 +247,10 @@ def spare(spare_fd: int, zygote_pid: int, cgroup_procs: list[str]) -> int:
     except _confine.ConfinementFailed:
         return 72
     channel = socket.socket(fileno=spare_fd)
-    data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 20, 1)
+    data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 20, 2)
     channel.close()
-    if not data or len(fds) != 1:
+    if not data or not 1 <= len(fds) <= 2:
         return 0
     spec = orjson.loads(data)
+    spec["net_ruleset_fd"] = fds[1] if len(fds) == 2 else None
     return run(fds[0], spec, prepared_ms)

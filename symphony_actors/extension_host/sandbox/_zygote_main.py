@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from symphony_actors.extension_host.sandbox import _confine, _seccomp, _worker_main
+from symphony_actors.extension_host.sandbox import _confine, _landlock, _netguard, _seccomp, _worker_main
 
 _MAX_MESSAGE = 1 << 20
 
@@ -93,6 +93,19 @@ class _State:
         self.children: set[int] = set()
         self.spare: tuple[int, socket.socket, list[str]] | None = None  # pid, channel, cgroups it joined
         self.programs: dict[_seccomp.SeccompSpec, str] = {}
+        self.net_rulesets: dict[_netguard.Ranges, int] = {}  # reserved ranges -> prebuilt TCP ruleset fd
+
+
+def _net_ruleset(state: _State, spec: dict[str, Any]) -> int | None:
+    """The TCP layer a ``connect_any_port`` worker stacks: every port but the reserved ones (built once)."""
+    if not spec["policy"].get("connect_any_port") or int(spec.get("landlock_abi", 0)) < 4:
+        return None
+    reserved = _confine.reserved_of(spec)
+    fd = state.net_rulesets.get(reserved)
+    if fd is None:
+        fd = _landlock.connect_ruleset(_netguard.allowed_ranges(reserved))
+        state.net_rulesets[reserved] = fd
+    return fd
 
 
 def _seccomp_program(state: _State, spec: dict[str, Any]) -> str | None:
@@ -147,16 +160,18 @@ def _spawn(ctrl: socket.socket, msg: dict[str, Any], fds: list[int], state: _Sta
     spec["zygote_pid"] = os.getpid()
     try:
         spec["seccomp_bpf"] = _seccomp_program(state, spec)
+        net_fd = _net_ruleset(state, spec)
     except OSError as exc:
         os.close(fds[0])
-        _send(ctrl, {"op": "spawn_failed", "req": req, "message": f"seccomp: {exc}"})
+        _send(ctrl, {"op": "spawn_failed", "req": req, "message": f"seccomp/landlock: {exc}"})
         return
+    spec["net_ruleset_fd"] = net_fd
     spare = state.spare
     if spare is not None and spare[2] == list(spec.get("cgroup_procs", [])):
         state.spare = None
         pid, channel, _ = spare
         try:
-            socket.send_fds(channel, [orjson.dumps(spec)], [fds[0]])
+            socket.send_fds(channel, [orjson.dumps(spec)], [fds[0]] + ([net_fd] if net_fd is not None else []))
         except OSError:
             pass  # the spare died: fork a fresh worker below
         else:

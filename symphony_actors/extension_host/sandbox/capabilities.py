@@ -1,5 +1,9 @@
 """What this host can enforce (:func:`probe`) and what a worker actually got (:class:`Guarantees`).
 
+For ``audit`` the levels mean: ``enforced`` every refusal is recorded by the host whatever the
+extension does, ``best_effort`` some refusals are reported by the worker itself (an extension can
+suppress those), ``none`` only what escapes a call is reported.
+
 Levels: ``enforced`` (the kernel, or for call timeouts the host's SIGKILL, stops it whatever the
 extension does), ``best_effort`` (a host-side watchdog that polls; bounded overshoot), ``none``
 (requested but nothing on this host can enforce it), ``not_requested`` (the policy sets no limit).
@@ -20,7 +24,7 @@ __all__ = ["DIMENSIONS", "Guarantees", "HostCapabilities", "Level", "probe"]
 
 Level = Literal["enforced", "best_effort", "none", "not_requested"]
 DIMENSIONS = ("filesystem", "network", "syscalls", "signals", "processes", "memory", "cpu", "call_timeout",
-              "file_limits")
+              "file_limits", "file_metadata", "audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class HostCapabilities:
     cgroup_cpu_writable: bool
     cgroup_pids_writable: bool
     root: bool
+    seccomp_notify: bool = False  # SECCOMP_RET_USER_NOTIF: the host audits refused syscalls itself
 
     @property
     def can_confine(self) -> bool:
@@ -75,6 +80,7 @@ def _probe_cached() -> HostCapabilities:
         cgroup_cpu_writable="cpu" in writable,
         cgroup_pids_writable="pids" in writable,
         root=os.geteuid() == 0,
+        seccomp_notify=_seccomp.available() and _seccomp.notify_available(),
     )
 
 
@@ -98,6 +104,8 @@ class Guarantees:
     cpu: Level
     call_timeout: Level
     file_limits: Level
+    file_metadata: Level = "none"  # chmod/chown/utime/xattrs (seccomp; Landlock has no right for them)
+    audit: Level = "none"  # enforced: the host records every refusal; best_effort: some are the worker's word
     notes: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:

@@ -28,9 +28,13 @@ class SandboxPolicy:
     """The confinement of one extension worker.
 
     ``cpu_share`` is a fraction of one CPU core (0 < share <= 1), ``None`` for no cap.
+    ``allow_metadata`` (``fs.metadata``) lets it change mode, owner, times and extended attributes
+    of any file its user owns that it can name (seccomp sees no paths); setuid/setgid bits stay refused.
     ``memory_limit_bytes`` counts what the worker itself allocates (cgroup charge, or resident size
     under the watchdog), ``None`` for no cap. Network is granted when any port is listed or
-    ``connect_any_port`` is set; without it no internet socket can even be created.
+    ``connect_any_port`` is set; without it no internet socket can even be created. Whatever the
+    grant, TCP connect never reaches the host's reserved ports (its own listening ports and the
+    kernel's ephemeral range, see ``Zygote(system_ports=...)``), and internet sockets are TCP only.
     """
 
     extension_id: str
@@ -42,6 +46,7 @@ class SandboxPolicy:
     bind_ports: frozenset[int] = frozenset()
     connect_any_port: bool = False
     allow_spawn: bool = False
+    allow_metadata: bool = False
     env_names: tuple[str, ...] = ()
     memory_limit_bytes: int | None = 512 * 1024 * 1024
     cpu_share: float | None = None
@@ -99,7 +104,7 @@ class SandboxPolicy:
                 if not isinstance(env, str) or not _ENV_NAME.match(env):
                     problems.append(Problem(f"env_names[{i}]", f"not an environment variable name: {env!r}"))
             set_(self, "env_names", tuple(self.env_names))
-        for name in ("connect_any_port", "allow_spawn", "trusted"):
+        for name in ("connect_any_port", "allow_spawn", "allow_metadata", "trusted"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(Problem(name, "must be true or false"))
         if self.memory_limit_bytes is not None and (

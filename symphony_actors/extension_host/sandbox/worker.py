@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 
 from symphony_actors.domain.errors import ExtensionFailed, InvalidTypeError, PermissionDenied, SandboxError
-from symphony_actors.extension_host.sandbox import _framing
+from symphony_actors.extension_host.sandbox import _framing, _notify
 from symphony_actors.extension_host.sandbox._cgroups import WorkerCgroup
 from symphony_actors.extension_host.sandbox.capabilities import Guarantees, Level
 from symphony_actors.extension_host.sandbox.policy import SandboxPolicy
@@ -36,6 +36,7 @@ State = Literal["starting", "ready", "busy", "dead"]
 _AUDITED = {"memory": "resource.memory", "cpu": "resource.cpu", "timeout": "resource.time", "syscall": "syscall"}
 _MAX_AUDIT_FRAMES_PER_CALL = 64
 _CPU_BURST_SECONDS = 0.1  # duty cycling may run ahead of its share by at most this much CPU time
+_HOST_AUDITS_PER_SECOND = 64  # past this, refusals are counted and summed up in one record per second
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,8 @@ class SandboxedWorker:
         self._calls = 0
         self._restarts = -1
         self._last_failure: dict[str, Any] | None = None
+        self._host_denied: set[tuple[str, str]] = set()  # (permission, target) the host recorded this call
+        self._audit_window = (0.0, 0, 0)  # (window start, records written, records suppressed)
         self._reset()
 
     def _reset(self) -> None:
@@ -125,8 +128,17 @@ class SandboxedWorker:
 
     def _await_ready(self, deadline: float) -> None:
         assert self._reader is not None
+        fds: list[int] = []
         try:
-            msg = self._reader.read(deadline)
+            msg = self._reader.read(deadline, fds)
+            if msg.get("notify") is True:
+                self._take_listener(fds)
+                msg = self._reader.read(deadline)
+            elif self._zygote._notifier is not None and "fatal" not in msg:
+                self._kill_for("crash", {"phase": "startup", "protocol_error": "expected the seccomp listener"})
+                for fd in fds:
+                    os.close(fd)
+                raise self._failure("startup", wait=True)
         except _framing.FrameError as exc:
             if exc.kind == "timeout":
                 self._kill_for("timeout", {"phase": "startup"})
@@ -152,11 +164,45 @@ class SandboxedWorker:
         # run (its import) before that frame and could forge it. A failed step never gets that far.
         caps = self._zygote.capabilities
         self.guarantees = guarantees_for(self.policy, self._modes, {
-            "landlock_abi": caps.landlock_abi, "seccomp_instructions": 1 if caps.seccomp else 0})
+            "landlock_abi": caps.landlock_abi, "seccomp_instructions": 1 if caps.seccomp else 0,
+            "seccomp_notify": self._zygote._notifier is not None, "reserved_ports": self._zygote.reserved_ports(),
+            "system_ports": sorted(self._zygote.system_ports)})
         applied = msg.get("applied") if isinstance(msg.get("applied"), dict) else {}
         timings = applied.get("timings_ms") if isinstance(applied, dict) else None
         self.startup_timings_ms = dict(timings) if isinstance(timings, dict) else {}
         self._state = "ready"
+
+    def _take_listener(self, fds: list[int]) -> None:
+        """The worker's first frame carries its seccomp listener: hand it to the zygote's notifier."""
+        notifier = self._zygote._notifier
+        good = [fd for fd in fds if _notify.is_listener(fd)]
+        for fd in fds:
+            if fd not in good[:1]:
+                os.close(fd)
+        if notifier is None or len(good) != 1 or len(fds) != 1:
+            if good:
+                os.close(good[0])
+            self._kill_for("crash", {"phase": "startup", "protocol_error": "bad seccomp listener frame"})
+            raise self._failure("startup", wait=True)
+        notifier.add(good[0], self)
+
+    def _host_denial(self, denial: _notify.Denial) -> None:
+        """A refused syscall the kernel handed to the host (notifier thread): one audit record, rate-limited."""
+        self._host_denied.add((denial.permission, denial.target))
+        now = time.monotonic()
+        start, written, suppressed = self._audit_window
+        audit = self._zygote.audit
+        if now - start >= 1.0:
+            if suppressed:
+                audit.append(self.policy.extension_id, "audit.suppressed", f"{suppressed} more refusals",
+                             decision="denied", source="host", pid=self.pid)
+            start, written, suppressed = now, 0, 0
+        if written >= _HOST_AUDITS_PER_SECOND:
+            self._audit_window = (start, written, suppressed + 1)
+            return
+        self._audit_window = (start, written + 1, suppressed)
+        audit.append(self.policy.extension_id, denial.permission, denial.target, decision="denied", source="host",
+                     syscall=denial.syscall, method=self._in_flight, pid=denial.tid)
 
     def _on_exit(self, report: dict[str, Any]) -> None:
         """Called by the zygote reader thread when the zygote reaped this worker."""
@@ -230,6 +276,7 @@ class SandboxedWorker:
                                       last_failure=self._last_failure)
             limit = self.policy.call_timeout_seconds if timeout is None else timeout
             self._in_flight = method
+            self._host_denied = set()
             self._state = "busy"
             self._calls += 1
             try:
@@ -320,6 +367,8 @@ class SandboxedWorker:
             return
         permission = str(report.get("permission", "unknown"))[:64]
         target = str(report.get("target", ""))[:1024]
+        if (permission, target) in self._host_denied:
+            return  # the host already recorded this refusal from the kernel's own report
         self._zygote.audit.append(self.policy.extension_id, permission, target, decision="denied", source="worker",
                                   method=self._in_flight, pid=self.pid)
 
@@ -409,17 +458,11 @@ def _target(reason: str, info: dict[str, Any], policy: SandboxPolicy) -> str:
 
 
 def guarantees_for(policy: SandboxPolicy, modes: _Modes, applied: dict[str, Any]) -> Guarantees:
-    """The level per dimension, from what the worker reports it applied and the host-side modes."""
+    """The level per dimension, from what the host asked the worker to apply and the host-side modes."""
     abi = int(applied.get("landlock_abi", 0) or 0)
     seccomp = int(applied.get("seccomp_instructions", 0) or 0) > 0
     notes: list[str] = []
-    if not policy.net_granted:
-        network: Level = "enforced" if seccomp or abi >= 4 else "none"
-    else:
-        network = "enforced" if abi >= 4 else "none"
-        notes.append("UDP is not filtered by port once network access is granted")
-        if policy.connect_any_port:
-            notes.append("TCP connect is allowed to any port (connect_any_port)")
+    network = _network_level(policy, abi, seccomp, applied, notes)
     if policy.allow_spawn:
         processes: Level = "enforced" if modes.pids or not modes.root else "none"
         if not modes.pids:
@@ -439,6 +482,39 @@ def guarantees_for(policy: SandboxPolicy, modes: _Modes, applied: dict[str, Any]
     cpu: Level = "not_requested" if modes.cpu is None else "enforced" if modes.cpu == "cgroup" else "best_effort"
     if modes.memory == "watchdog" or modes.cpu == "duty":
         notes.append("watchdog limits cover the worker process, not children it spawns")
+    if policy.allow_metadata:
+        notes.append("fs.metadata: chmod/chown/utime/xattrs allowed on every file its user owns that it can "
+                     "name (seccomp sees no paths); setuid/setgid bits still refused")
+    if seccomp and applied.get("seccomp_notify"):
+        audit: Level = "best_effort"
+        notes.append("audit: refused syscalls (metadata, sockets, spawn, signals) are recorded by the host; "
+                     "refused file and TCP accesses by the worker itself, which an extension can suppress")
+    else:
+        audit = "best_effort" if seccomp else "none"
+        notes.append("audit: refusals are reported by the worker itself (no seccomp notifications here)")
     return Guarantees(filesystem="enforced" if abi >= 1 else "none", network=network,
                       syscalls="enforced" if seccomp else "none", signals=signals, processes=processes,
-                      memory=memory, cpu=cpu, call_timeout="enforced", file_limits="enforced", notes=tuple(notes))
+                      memory=memory, cpu=cpu, call_timeout="enforced", file_limits="enforced",
+                      file_metadata="enforced" if seccomp else "none", audit=audit, notes=tuple(notes))
+
+
+def _network_level(policy: SandboxPolicy, abi: int, seccomp: bool, applied: dict[str, Any],
+                   notes: list[str]) -> Level:
+    if not policy.net_granted:
+        return "enforced" if seccomp or abi >= 4 else "none"
+    reserved = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in applied.get("reserved_ports") or ())
+    if abi < 4:
+        notes.append("TCP ports are not filtered on this kernel (Landlock ABI < 4): the system's own ports "
+                     f"({reserved or 'admin and actor ports'}) are reachable")
+        return "none"
+    notes.append(f"TCP connect never reaches the system's ports ({reserved}) whatever the grant: outside "
+                 "services on those ports are unreachable too")
+    if not applied.get("system_ports"):
+        notes.append("no system ports were named to this sandbox: only the kernel's ephemeral range is reserved")
+    if policy.connect_any_port:
+        notes.append("TCP connect is allowed to every other port (connect_any_port)")
+    if seccomp:
+        notes.append("internet sockets are TCP only (UDP, SCTP refused); names resolve over TCP port 53")
+        return "enforced"
+    notes.append("UDP and other non-TCP internet sockets are not filtered (no seccomp)")
+    return "best_effort"

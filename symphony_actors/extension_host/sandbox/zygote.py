@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -24,8 +24,9 @@ from typing import IO, Any
 import orjson
 
 from symphony_actors.domain.errors import SandboxError
-from symphony_actors.extension_host.sandbox import _cgroups
+from symphony_actors.extension_host.sandbox import _cgroups, _netguard
 from symphony_actors.extension_host.sandbox._framing import encode
+from symphony_actors.extension_host.sandbox._notify import Denial, Notifier
 from symphony_actors.extension_host.sandbox.audit import AuditLog
 from symphony_actors.extension_host.sandbox.capabilities import HostCapabilities, probe
 from symphony_actors.extension_host.sandbox.policy import SandboxPolicy
@@ -113,12 +114,16 @@ class Zygote:
     ``allow_unconfined`` lets untrusted extensions run on a host without Landlock (refused
     otherwise). ``use_cgroups=False`` forces the watchdog and duty cycling (what a non-root host
     without a delegated cgroup gets). ``capabilities`` overrides the host probe (tests).
+    ``system_ports`` are the TCP ports the system itself listens on (the Thespian admin port, the
+    gateway's): with the kernel's ephemeral range (where actors listen) they are *reserved*, and no
+    worker connects to them whatever its grants (see ``_netguard``).
     """
 
     def __init__(self, audit_log: Path | str | AuditLog, *, allow_unconfined: bool = False,
                  use_cgroups: bool = True, capabilities: HostCapabilities | None = None,
                  preload: Sequence[str] = DEFAULT_PRELOAD, stderr: int | IO[Any] | None = None,
-                 watchdog_period: float = 0.010) -> None:
+                 watchdog_period: float = 0.010, system_ports: Iterable[int] = ()) -> None:
+        self.system_ports = frozenset(int(p) for p in system_ports)
         self.audit = audit_log if isinstance(audit_log, AuditLog) else AuditLog(audit_log)
         self.allow_unconfined = allow_unconfined
         self.capabilities = capabilities if capabilities is not None else probe()
@@ -126,6 +131,8 @@ class Zygote:
         self._preload = tuple(preload)
         self._stderr = stderr
         self._watchdog = _Watchdog(watchdog_period)
+        caps = self.capabilities
+        self._notifier = Notifier(self._denied) if caps.seccomp and caps.seccomp_notify else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctrl: socket.socket | None = None
         self._send_lock = threading.Lock()
@@ -218,6 +225,8 @@ class Zygote:
             w._exited.wait(2)
             w._close_socket()
         self._watchdog.stop()
+        if self._notifier is not None:
+            self._notifier.close()
         if self._ctrl is not None:
             with contextlib.suppress(OSError):
                 self._ctrl.shutdown(socket.SHUT_RDWR)
@@ -321,6 +330,7 @@ class Zygote:
         spec = {
             "policy": policy.to_wire(), "entry": worker.entry, "init": worker.init,
             "landlock_abi": self.capabilities.landlock_abi, "seccomp": self.capabilities.seccomp,
+            "seccomp_notify": self._notifier is not None, "reserved_ports": self.reserved_ports(),
             "system_read_paths": read_paths,
             "protected_pids": sorted({os.getpid(), host_pgid, self.zygote_pid or 0} - {0}),
             # RLIMIT_DATA backs the RSS watchdog: an allocation far past the limit fails at once.
@@ -367,6 +377,15 @@ class Zygote:
         finally:
             with self._spawn_lock:  # the next spare is forked after this worker is up, not competing with it
                 self._replenish()
+
+    def reserved_ports(self) -> list[list[int]]:
+        """Inclusive port ranges no worker may connect to: ``system_ports`` and the kernel's ephemeral range."""
+        return [[low, high] for low, high in _netguard.reserved_ranges(self.system_ports)]
+
+    def _denied(self, owner: object, denial: Denial) -> None:
+        """A syscall the kernel refused and handed to the host (notifier thread): audit it."""
+        if isinstance(owner, SandboxedWorker):
+            owner._host_denial(denial)
 
     # ------------------------------------------------------------------ the control-socket reader
 
