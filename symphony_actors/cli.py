@@ -16,6 +16,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from symphony_actors.config import cli_process
 from symphony_actors.domain.errors import SymphonyError, UsageError
 
 __all__ = ["build_parser", "main", "one_line"]
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        cli_process(getattr(args, "port", None), getattr(args, "data_dir", None))  # private writes, callables
         return int(func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 
+from symphony_actors.config import private_system
 from symphony_actors.domain.errors import DeadlineExceeded, ServiceCrashed, SymphonyFailure
 from symphony_actors.ports.service import SupervisorSpec
 from symphony_actors.runtime.direct import socket_dir
@@ -56,8 +57,8 @@ class RunningSystem:
 
 def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0) -> RunningSystem:
     """Start Thespian on ``port``, start the tree under a root supervisor, wait until it is running."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    asys = start_system(port)
+    with private_system(data_dir):  # 0700 data dir, umask 077, allowed callables: inherited by the forked admin
+        asys = start_system(port)
     session: int | None = None
     try:
         root = asys.createActor(Supervisor, globalName=ROOT_NAME)
