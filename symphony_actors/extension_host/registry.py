@@ -37,6 +37,7 @@ from symphony_actors.domain.errors import (
 )
 from symphony_actors.domain.ids import extension_id
 from symphony_actors.extension_host.archives import ArchiveLimits, copy_tree, extract_archive, find_root, is_archive
+from symphony_actors.extension_host.consent import ConsentRequired, dangerous
 from symphony_actors.extension_host.manifest import MANIFEST_NAME, Manifest, load_manifest, parse_manifest
 from symphony_actors.extension_host.permissions import GrantSet, parse_permission
 from symphony_actors.extension_host.search import SearchEntry
@@ -202,9 +203,14 @@ class Registry:
                        symphony_version=self.symphony_version)
 
     # ---------------------------------------------------------------- install and remove
-    def install(self, source: Path | str, *, grant: Iterable[str] | None = None,
+    def install(self, source: Path | str, *, grant: Iterable[str] | bool | None = None,
                 replace: bool = False) -> InstalledExtension:
-        """Install from a folder or a ``.zip``/``.tar.gz``/``.tgz``/``.tar``; ``grant=None`` grants what it requests."""
+        """Install from a folder or a ``.zip``/``.tar.gz``/``.tgz``/``.tar``.
+
+        ``grant``: None grants what it requests but refuses (``PermissionDenied``, reason
+        ``consent_required``) when that includes a dangerous permission (see ``consent.py``);
+        True grants everything requested; False everything but the dangerous ones; a list exactly those.
+        """
         src = Path(source).expanduser()
         if not src.exists():
             raise NotFoundError(f"{src} does not exist", path=str(src))
@@ -223,7 +229,7 @@ class Registry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _install_staged(self, manifest: Manifest, tree: Path, source: str, grant: Iterable[str] | None,
+    def _install_staged(self, manifest: Manifest, tree: Path, source: str, grant: Iterable[str] | bool | None,
                         replace: bool) -> InstalledExtension:
         installed = self._all()
         old = installed.get(manifest.id)
@@ -265,10 +271,15 @@ class Registry:
         return self.get(manifest.id)
 
     @staticmethod
-    def _check_grants(manifest: Manifest, grant: Iterable[str] | None) -> builtins.list[str]:
+    def _check_grants(manifest: Manifest, grant: Iterable[str] | bool | None) -> builtins.list[str]:
         requested = manifest.permission_strings
-        if grant is None:
+        if grant is True:
             return requested
+        if grant is None or grant is False:
+            risky = dangerous(manifest.permissions)
+            if risky and grant is None:
+                raise ConsentRequired(manifest.id, risky)
+            return [p for p in requested if p not in risky]
         if isinstance(grant, str):
             raise UsageError("grant is a list of permission strings, not one string")
         out: builtins.list[str] = []

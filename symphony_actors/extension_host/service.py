@@ -73,8 +73,12 @@ class ExtensionHost(LoaderMixin):
         return {"workspace": self.workspace, "loaded": sorted(self.loaded)}
 
     # ---------------------------------------------------------------- registry
-    def install(self, path: str, grant: builtins.list[str] | None = None, replace: bool = False) -> dict[str, Any]:
-        """Install from a folder or archive; ``grant`` None grants every requested permission.
+    def install(self, path: str, grant: builtins.list[str] | bool | None = None,
+                replace: bool = False) -> dict[str, Any]:
+        """Install from a folder or archive. ``grant``: None grants what it requests unless that includes a
+        dangerous permission (network, processes, writes outside its folders, file metadata), which is refused
+        with ``PermissionDenied`` (reason ``consent_required``, ``permissions`` listed); True grants them all,
+        False all but the dangerous ones, a list exactly those.
 
         The reply lists ``requested``, ``granted`` and ``denied`` permissions so the caller can show them.
         """
@@ -206,7 +210,8 @@ class ExtensionHostClient:
     def _call(self, method: str, **kwargs: Any) -> Any:
         return self._caller.call(self._service, method, **kwargs)
 
-    def install(self, path: str, grant: list[str] | None = None, replace: bool = False) -> dict[str, Any]:
+    def install(self, path: str, grant: list[str] | bool | None = None, replace: bool = False) -> dict[str, Any]:
+        """See :meth:`ExtensionHost.install`: pass ``grant=True`` to consent to dangerous permissions."""
         return self._call("install", path=path, grant=grant, replace=replace)  # type: ignore[no-any-return]
 
     def list(self, enabled_only: bool = False) -> builtins.list[dict[str, Any]]:
