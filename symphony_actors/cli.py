@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        cli_process(getattr(args, "port", None), getattr(args, "data_dir", None))  # private writes, callables
-        return int(func(args) or 0)
+        with cli_process(getattr(args, "port", None), getattr(args, "data_dir", None)):  # private writes, callables
+            return int(func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

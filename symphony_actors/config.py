@@ -165,12 +165,20 @@ def private_system(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
         os.umask(old_umask)
 
 
-def cli_process(port: int | str | None, data_dir: str | os.PathLike[str] | None) -> None:
-    """For the ``symphony`` command's own process: what it writes is owner-only (umask 077, inherited by the
-    system it starts), and ``symphony workflow validate`` applies the user's allowed callables."""
-    os.umask(PRIVATE_UMASK)
+@contextmanager
+def cli_process(port: int | str | None, data_dir: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Around a ``symphony`` command: what it writes is owner-only (umask 077, inherited by the system it
+    starts) and ``symphony validate`` applies the user's allowed callables; both restored after (for callers
+    of ``cli.main`` in-process, such as tests)."""
     address = resolve(port, data_dir)
     try:
-        callables.use(callable_policy(address.data_dir))
+        policy = callable_policy(address.data_dir)
     except ConfigError as exc:  # a broken allow-list must not stop `symphony stop`: say so, allow nothing
         print(f"symphony: {exc}; builtin.call allows nothing until it is fixed", file=sys.stderr)
+        policy = callables.DENY_ALL
+    old_umask = os.umask(PRIVATE_UMASK)
+    try:
+        with callables.using(policy):
+            yield
+    finally:
+        os.umask(old_umask)

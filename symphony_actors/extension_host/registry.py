@@ -15,8 +15,10 @@ moved into place; a failed install leaves nothing behind.
 from __future__ import annotations
 
 import builtins
+import os
 import shutil
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -105,6 +107,15 @@ class InstalledExtension:
                 "granted": list(self.granted),
                 "denied": [p for p in self.requested if p not in self.granted],
                 "manifest": self.manifest.to_dict()}
+
+
+def _owner_only(tree: Path) -> None:
+    """Clear the group and other bits of ``tree`` and everything in it (symlinks are refused at copy)."""
+    for root, dirs, files in os.walk(tree):
+        for p in [Path(root), *(Path(root) / n for n in dirs + files)]:
+            mode = stat.S_IMODE(p.lstat().st_mode)
+            if mode & 0o077:
+                p.chmod(mode & 0o700)
 
 
 class Registry:
@@ -246,6 +257,7 @@ class Registry:
                 raise DependencyError(f"replacing {manifest.id} with {manifest.version} would break: "
                                       + "; ".join(broken), extension=manifest.id)
         granted = self._check_grants(manifest, grant)
+        _owner_only(tree)  # the data dir is private: copied or unpacked modes (0644, 0755) are not kept
         dest = self.root / "installed" / manifest.id / f"{manifest.version}-{uuid.uuid4().hex[:8]}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(tree), dest)
