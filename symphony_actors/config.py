@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from symphony_actors.domain.errors import ConfigError
+from symphony_actors.domain.errors import ConfigError, UsageError
 from symphony_actors.domain.workflow import callables
 from symphony_actors.domain.workflow.callables import CallablePolicy
 
@@ -148,7 +148,10 @@ def callable_policy(data_dir: Path | None, env: Mapping[str, str] | None = None)
             sources.append(str(file))
     if not items:
         return callables.DENY_ALL
-    return CallablePolicy.parse(items, " and ".join(sources))
+    try:
+        return CallablePolicy.parse(items, " and ".join(sources))
+    except UsageError as exc:
+        raise ConfigError(exc.message, **exc.details) from None
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from symphony_actors.domain.errors import Problem, UsageError
+from symphony_actors.domain.workflow.params import ParamRef
 
 if TYPE_CHECKING:
     from symphony_actors.domain.workflow.model import Workflow
@@ -110,11 +111,13 @@ def using(policy: CallablePolicy) -> Iterator[CallablePolicy]:
 def check_callables(wf: Workflow, policy: CallablePolicy | None = None) -> list[Problem]:
     """One problem per ``builtin.call`` node whose ``params.callable`` the policy (default: current) refuses."""
     problems: list[Problem] = []
+    pol = current() if policy is None else policy
     for i, node in enumerate(wf.nodes):
         if node.type != CALL_TYPE:
             continue
-        pol = current() if policy is None else policy
         path = node.params.get("callable") if hasattr(node.params, "get") else None
+        if isinstance(path, ParamRef):
+            continue  # a template's placeholder: checked once the template is instantiated
         if not isinstance(path, str) or not pol.allows(path):
             problems.append(Problem(f"nodes[{i}].params.callable", f"node {node.id!r}: {pol.refusal(path)}",
                                     DISALLOWED))
