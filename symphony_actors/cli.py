@@ -16,6 +16,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from symphony_actors.config import cli_process
 from symphony_actors.domain.errors import SymphonyError, UsageError
 
 __all__ = ["build_parser", "main", "one_line"]
@@ -77,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        with cli_process(getattr(args, "port", None), getattr(args, "data_dir", None)):  # private writes, callables
+            return int(func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,16 +12,21 @@ workspace the demo writes and a copy of the ``symphony_actors`` sources.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from symphony_actors.config import resolve
+from symphony_actors.config import ALLOWED_CALLABLES_ENV, resolve
 
 __all__ = ["chunk_texts", "demo_workflow", "examples_folder", "extension_workflow", "join_texts", "register"]
 
+#: The demo's own functions its workflows call through ``builtin.call``: allowed for the system the demo
+#: starts (through its environment), never added to the user's allow-list.
+DEMO_CALLABLES = ("symphony_actors.commands.demo:digest_summary", "symphony_actors.commands.demo:chunk_texts",
+                  "symphony_actors.commands.demo:join_texts")
 EXAMPLES = ("hash-embed", "summarise", "read-files", "chunk-text", "py-metrics", "todo-finder")
 DEMO_DOCS = {
     "supervision.md": "# Supervision\n\nEvery component of Symphony is an actor process under a supervisor. "
@@ -205,8 +210,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     addr = resolve(getattr(args, "port", None), getattr(args, "data_dir", None))
     _say(f"Starting Symphony on 127.0.0.1:{addr.port} (data in {addr.data_dir})")
+    allowed = os.environ.get(ALLOWED_CALLABLES_ENV, "")
+    os.environ[ALLOWED_CALLABLES_ENV] = " ".join([allowed, *DEMO_CALLABLES]).strip()  # for the launcher only
     _info, started_here = ensure_running(addr)
-    print("started a new system" if started_here else "a system was already running: using it")
+    print("started a new system" if started_here else
+          f"a system was already running: using it (its {ALLOWED_CALLABLES_ENV} must allow {', '.join(DEMO_CALLABLES)}"
+          " for the demo's builtin.call nodes)")
     try:
         with Client(addr.port, timeout=30.0) as client:
             _say("The supervision tree: every component is an actor process under a supervisor")

@@ -19,7 +19,8 @@ import orjson
 
 from symphony_actors.cli import add_system_options
 from symphony_actors.config import resolve
-from symphony_actors.domain.errors import NotRunningError
+from symphony_actors.domain.errors import NotRunningError, PermissionDenied, UsageError
+from symphony_actors.extension_host.consent import CONSENT_REASON, describe
 from symphony_actors.extension_host.permissions import parse_permission
 from symphony_actors.extension_host.service import ExtensionHost
 from symphony_actors.ports.service import ServiceSettings
@@ -50,10 +51,37 @@ def _permissions(title: str, perms: Sequence[str]) -> None:
         print(f"  - {p}")
 
 
+def _consent(refusal: PermissionDenied, denied: list[str]) -> bool:
+    """After an install was refused for dangerous permissions: False (install without them) when --deny names
+    them all, True on an interactive yes; re-raises the refusal without a terminal, refuses on a no."""
+    risky = [str(p) for p in refusal.details.get("permissions", ())]
+    if all(p in denied for p in risky):
+        return False
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise refusal  # its message lists the permissions and the flags that grant them
+    ext_id = refusal.details.get("extension", "the extension")
+    print(f"{ext_id} requests permissions that need your consent:")
+    for p in risky:
+        print(f"  - {describe(p)}")
+    answer = input("Grant them and install? [y/N] ").strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    raise PermissionDenied(f"{ext_id} was not installed: you did not grant {', '.join(risky)}",
+                           extension=ext_id, permissions=risky, reason="declined")
+
+
 def _install(args: argparse.Namespace) -> int:
     host = _host(args)
     denied = [str(parse_permission(d)) for d in args.deny or ()]  # checked before anything is installed
-    info = host.install(args.path, grant=args.grant, replace=args.replace)
+    if args.yes and args.grant:
+        raise UsageError("--yes grants every requested permission: leave out --grant, or name them all")
+    grant: list[str] | bool | None = True if args.yes else args.grant
+    try:
+        info = host.install(args.path, grant=grant, replace=args.replace)
+    except PermissionDenied as refusal:
+        if refusal.details.get("reason") != CONSENT_REASON:
+            raise
+        info = host.install(args.path, grant=_consent(refusal, denied), replace=args.replace)
     drop = [p for p in denied if p in info["granted"]]
     if drop:
         info = host.revoke(info["id"], drop)
@@ -61,7 +89,7 @@ def _install(args: argparse.Namespace) -> int:
         _json(info)
         return 0
     print(f"installed {info['id']} {info['version']} ({info['type']})")
-    _permissions("requested permissions", info["requested"])
+    _permissions("requested permissions", [describe(p) for p in info["requested"]])
     if info["denied"]:
         _permissions("denied (not granted)", info["denied"])
     elif info["requested"]:
@@ -254,7 +282,11 @@ def register(subparsers: Any) -> None:
     p = add("install", _install, "install an extension from a folder or a .zip/.tar.gz archive")
     p.add_argument("path")
     p.add_argument("--grant", action="append", metavar="PERMISSION",
-                   help="grant only these requested permissions (repeat); default: all requested")
+                   help="grant only these requested permissions (repeat); default: all requested, except that "
+                        "dangerous ones (network, processes, writes outside its folders, file metadata) "
+                        "need --yes or a yes at the prompt")
+    p.add_argument("--yes", "-y", "--grant-all", dest="yes", action="store_true",
+                   help="grant every requested permission, dangerous ones included (no prompt)")
     p.add_argument("--deny", action="append", metavar="PERMISSION", help="do not grant this permission (repeat)")
     p.add_argument("--replace", action="store_true", help="replace an installed version")
     p.add_argument("--json", action="store_true")

@@ -76,6 +76,10 @@ _SLOW_METHODS = frozenset({"buffer.open", "buffer.save", "buffer.save_as", "buff
 _EDITS = frozenset({"edit.insert", "edit.delete", "edit.replace", "edit.undo", "edit.redo"})
 _PIPE_BYTES_PER_S = 20e6  # allowance for big payloads on top of a request's timeout
 _ATTEMPTS = 3  # tries per request across editor crashes or hangs
+# A hang in a file method comes from the file (a FIFO swapped in, a stalled mount): retrying repeats it, and
+# the retries would block this service past its supervisor's hang timeout (10 s), whose restart of the
+# bridge loses every buffer's journal. So those are tried once, and io_timeout stays below that timeout.
+_FILE_METHODS = frozenset({"buffer.open", "buffer.save", "buffer.save_as", "buffer.reload"})
 _COMPACT_CHANGES = 5_000  # journal length that triggers compaction (bounds restart time and memory)
 _COMPACT_CHARS = 32 * 1024 * 1024
 
@@ -88,7 +92,8 @@ def build(settings: ServiceSettings) -> EditorBridge:
 class EditorBridge:
     """TextEditingPort over a supervised editor process. Options (``settings.options``):
     ``command`` (argv list), ``env`` (extra environment), ``ping_interval`` (0.25 s), ``hang_timeout`` (0.75 s),
-    ``request_timeout`` (1.0 s), ``io_timeout`` (30 s, file and bulk methods),
+    ``request_timeout`` (1.0 s), ``io_timeout`` (6 s, file and bulk methods: below the supervisor's 10 s
+    hang timeout, whose restart of this service would lose the buffers' journals),
     ``max_restarts`` (5) within ``within_seconds`` (10 s)."""
 
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
@@ -104,7 +109,7 @@ class EditorBridge:
         self.ping_interval = float(opts.get("ping_interval", 0.25))
         self.hang_timeout = float(opts.get("hang_timeout", 0.75))
         self.request_timeout = float(opts.get("request_timeout", 1.0))
-        self.io_timeout = float(opts.get("io_timeout", 30.0))
+        self.io_timeout = float(opts.get("io_timeout", 6.0))
         self.max_restarts = int(opts.get("max_restarts", 5))
         self.within_seconds = float(opts.get("within_seconds", 10.0))
         self._ctx: ActorContext | None = None
@@ -310,10 +315,10 @@ class EditorBridge:
                     return {"revision": effect["revision"], "range": inserted_range(start, effect["text"]).to_wire()}
                 if effect is not None and method == "buffer.reload":
                     return self._call("buffer.info", {"buffer_id": buffer_id})
-                if attempt == _ATTEMPTS - 1:
+                if attempt == _ATTEMPTS - 1 or (hung and method in _FILE_METHODS):
                     if hung:
-                        raise DeadlineExceeded(f"editor did not answer {method} ({_ATTEMPTS} tries); "
-                                               "it was restarted each time",
+                        raise DeadlineExceeded(f"editor did not answer {method} ({attempt + 1} "
+                                               f"{'try' if attempt == 0 else 'tries'}); it was restarted each time",
                                                method=method) from exc
                     raise ServiceCrashed(f"editor crashed on {method} {_ATTEMPTS} times; it was restarted each time",
                                          method=method) from exc

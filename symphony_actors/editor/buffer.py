@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections import deque
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from symphony_actors.editor.rope import Rope
 
 __all__ = [
     "EOLS",
+    "MAX_FILE_BYTES",
     "UNDO_LIMIT",
     "Buffer",
     "Change",
@@ -39,6 +41,8 @@ EOLS = ("\n", "\r\n", "\r")
 UNDO_LIMIT = 10_000
 """Undo entries kept per buffer (the oldest are forgotten first); the bridge mirrors the same bound."""
 BOM = b"\xef\xbb\xbf"
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""The largest file the editor opens (``buffer.open``/``reload``/``restore``); larger ones are refused."""
 
 
 def normalize(text: str) -> str:
@@ -72,16 +76,42 @@ class FileText:
     digest: str
 
 
-def read_file(path: str) -> FileText:
-    """Read a UTF-8 file; a missing file is :class:`NotFoundError`, bad UTF-8 a :class:`UsageError`."""
+def read_file(path: str, limit: int | None = None) -> FileText:
+    """Read a UTF-8 file; a missing file is :class:`NotFoundError`, bad UTF-8 a :class:`UsageError`.
+
+    Only a regular file of at most ``limit`` bytes (default :data:`MAX_FILE_BYTES`) is read: a FIFO
+    would block the editor and ``/dev/urandom`` grow it without bound, so each is a :class:`UsageError`
+    saying why (``reason``: ``not_regular``, ``too_large``) before a byte is read.
+    """
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError as exc:
         raise NotFoundError(f"no such file: {path}", path=path) from exc
-    except IsADirectoryError as exc:
-        raise UsageError(f"{path} is a directory, not a file", path=path) from exc
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{path} is a directory, not a file", path=path, reason="not_regular")
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{path} is {_file_kind(st.st_mode)}, not a regular file: the editor opens regular "
+                             "files only", path=path, reason="not_regular")
+        if st.st_size > limit:
+            raise UsageError(f"{path} is {st.st_size} bytes; the editor opens files of at most {limit} bytes",
+                             path=path, reason="too_large", size=st.st_size, limit=limit)
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):  # bounded even if the file grows
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise UsageError(f"{path} grew past {limit} bytes while being read", path=path,
+                                 reason="too_large", limit=limit)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
+    finally:
+        os.close(fd)
     bom = data.startswith(BOM)
     try:
         raw = data[3:].decode("utf-8") if bom else data.decode("utf-8")
@@ -90,6 +120,14 @@ def read_file(path: str) -> FileText:
                          path=path, byte=exc.start) from exc
     eol, mixed = detect_eol(raw)
     return FileText(normalize(raw), eol, bom, mixed, digest(data))
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def write_file(path: str, text: str, eol: str, bom: bool) -> str:

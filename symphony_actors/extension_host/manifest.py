@@ -41,7 +41,6 @@ from __future__ import annotations
 import keyword
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ from packaging.version import InvalidVersion, Version
 from symphony_actors.domain.errors import Problem, UsageError, ValidationError
 from symphony_actors.domain.ids import extension_id
 from symphony_actors.extension_host.permissions import Permission, parse_permission
+from symphony_actors.extension_host.safe_toml import read_toml
 from symphony_actors.extension_host.schema import check_schema
 
 __all__ = [
@@ -205,14 +205,7 @@ def load_manifest(folder: Path | str) -> Manifest:
     if not path.is_file():
         raise ValidationError([Problem(MANIFEST_NAME, f"no {MANIFEST_NAME} in {folder}", kind="missing")],
                               subject="manifest")
-    size = path.stat().st_size
-    if size > MAX_MANIFEST_BYTES:
-        raise ValidationError([Problem(MANIFEST_NAME, f"is {size} bytes; the limit is {MAX_MANIFEST_BYTES}")],
-                              subject="manifest")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError([Problem(MANIFEST_NAME, f"is not valid TOML: {exc}")], subject="manifest") from None
+    data = read_toml(path, MAX_MANIFEST_BYTES)
     manifest = parse_manifest(data)
     module = manifest.entry_module.replace(".", "/")
     if not ((folder / f"{module}.py").is_file() or (folder / module / "__init__.py").is_file()):

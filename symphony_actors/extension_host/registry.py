@@ -15,8 +15,10 @@ moved into place; a failed install leaves nothing behind.
 from __future__ import annotations
 
 import builtins
+import os
 import shutil
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +39,7 @@ from symphony_actors.domain.errors import (
 )
 from symphony_actors.domain.ids import extension_id
 from symphony_actors.extension_host.archives import ArchiveLimits, copy_tree, extract_archive, find_root, is_archive
+from symphony_actors.extension_host.consent import ConsentRequired, dangerous
 from symphony_actors.extension_host.manifest import MANIFEST_NAME, Manifest, load_manifest, parse_manifest
 from symphony_actors.extension_host.permissions import GrantSet, parse_permission
 from symphony_actors.extension_host.search import SearchEntry
@@ -104,6 +107,15 @@ class InstalledExtension:
                 "granted": list(self.granted),
                 "denied": [p for p in self.requested if p not in self.granted],
                 "manifest": self.manifest.to_dict()}
+
+
+def _owner_only(tree: Path) -> None:
+    """Clear the group and other bits of ``tree`` and everything in it (symlinks are refused at copy)."""
+    for root, dirs, files in os.walk(tree):
+        for p in [Path(root), *(Path(root) / n for n in dirs + files)]:
+            mode = stat.S_IMODE(p.lstat().st_mode)
+            if mode & 0o077:
+                p.chmod(mode & 0o700)
 
 
 class Registry:
@@ -202,9 +214,14 @@ class Registry:
                        symphony_version=self.symphony_version)
 
     # ---------------------------------------------------------------- install and remove
-    def install(self, source: Path | str, *, grant: Iterable[str] | None = None,
+    def install(self, source: Path | str, *, grant: Iterable[str] | bool | None = None,
                 replace: bool = False) -> InstalledExtension:
-        """Install from a folder or a ``.zip``/``.tar.gz``/``.tgz``/``.tar``; ``grant=None`` grants what it requests."""
+        """Install from a folder or a ``.zip``/``.tar.gz``/``.tgz``/``.tar``.
+
+        ``grant``: None grants what it requests but refuses (``PermissionDenied``, reason
+        ``consent_required``) when that includes a dangerous permission (see ``consent.py``);
+        True grants everything requested; False everything but the dangerous ones; a list exactly those.
+        """
         src = Path(source).expanduser()
         if not src.exists():
             raise NotFoundError(f"{src} does not exist", path=str(src))
@@ -223,7 +240,7 @@ class Registry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _install_staged(self, manifest: Manifest, tree: Path, source: str, grant: Iterable[str] | None,
+    def _install_staged(self, manifest: Manifest, tree: Path, source: str, grant: Iterable[str] | bool | None,
                         replace: bool) -> InstalledExtension:
         installed = self._all()
         old = installed.get(manifest.id)
@@ -240,6 +257,7 @@ class Registry:
                 raise DependencyError(f"replacing {manifest.id} with {manifest.version} would break: "
                                       + "; ".join(broken), extension=manifest.id)
         granted = self._check_grants(manifest, grant)
+        _owner_only(tree)  # the data dir is private: copied or unpacked modes (0644, 0755) are not kept
         dest = self.root / "installed" / manifest.id / f"{manifest.version}-{uuid.uuid4().hex[:8]}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(tree), dest)
@@ -265,10 +283,15 @@ class Registry:
         return self.get(manifest.id)
 
     @staticmethod
-    def _check_grants(manifest: Manifest, grant: Iterable[str] | None) -> builtins.list[str]:
+    def _check_grants(manifest: Manifest, grant: Iterable[str] | bool | None) -> builtins.list[str]:
         requested = manifest.permission_strings
-        if grant is None:
+        if grant is True:
             return requested
+        if grant is None or grant is False:
+            risky = dangerous(manifest.permissions)
+            if risky and grant is None:
+                raise ConsentRequired(manifest.id, risky)
+            return [p for p in requested if p not in risky]
         if isinstance(grant, str):
             raise UsageError("grant is a list of permission strings, not one string")
         out: builtins.list[str] = []

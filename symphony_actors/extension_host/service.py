@@ -12,10 +12,13 @@ bus, artifact store and model pool call for requests coming from extension actor
 from __future__ import annotations
 
 import builtins
+import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
-from symphony_actors.domain.errors import ConflictError, UsageError
+from symphony_actors.domain.errors import ConflictError, ProtocolError, StorageError, SymphonyError, UsageError
 from symphony_actors.extension_host.loader import LoaderMixin
 from symphony_actors.extension_host.permissions import KINDS, AccessGuard, AuditLog
 from symphony_actors.extension_host.plan import path_variables, plan_load
@@ -73,12 +76,16 @@ class ExtensionHost(LoaderMixin):
         return {"workspace": self.workspace, "loaded": sorted(self.loaded)}
 
     # ---------------------------------------------------------------- registry
-    def install(self, path: str, grant: builtins.list[str] | None = None, replace: bool = False) -> dict[str, Any]:
-        """Install from a folder or archive; ``grant`` None grants every requested permission.
+    def install(self, path: str, grant: builtins.list[str] | bool | None = None,
+                replace: bool = False) -> dict[str, Any]:
+        """Install from a folder or archive. ``grant``: None grants what it requests unless that includes a
+        dangerous permission (network, processes, writes outside its folders, file metadata), which is refused
+        with ``PermissionDenied`` (reason ``consent_required``, ``permissions`` listed); True grants them all,
+        False all but the dangerous ones, a list exactly those.
 
         The reply lists ``requested``, ``granted`` and ``denied`` permissions so the caller can show them.
         """
-        ext = self.registry.install(path, grant=grant, replace=replace)
+        ext = _typed_install(self.registry, path, grant, replace)
         self._event("installed", {"id": ext.id, "version": str(ext.manifest.version)})
         return ext.to_dict()
 
@@ -192,6 +199,29 @@ class ExtensionHost(LoaderMixin):
         return self.registry.get(extension_id)
 
 
+# What hostile packages make the standard library raise (beside our typed errors): bad bytes, deep nesting,
+# huge numbers, broken compression. Each becomes a typed reply; exthost never crashes on an input.
+_BAD_INPUT = (ValueError, RecursionError, EOFError, OverflowError, MemoryError, tarfile.TarError, zipfile.BadZipFile,
+              zlib.error)
+
+
+def _typed_install(registry: Registry, path: object, grant: builtins.list[str] | bool | None,
+                   replace: bool) -> InstalledExtension:
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise UsageError(f"install takes the path of a folder or archive, not {path!r:.80}")
+    if not (grant is None or isinstance(grant, bool | builtins.list)):
+        raise UsageError("grant is None, True, False or a list of permission strings")
+    try:
+        return registry.install(path, grant=grant, replace=replace)
+    except SymphonyError:
+        raise
+    except _BAD_INPUT as exc:
+        raise ProtocolError(f"cannot install {path}: the package is unreadable ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})", reason="malformed", path=path) from None
+    except OSError as exc:
+        raise StorageError(f"cannot install {path}: {exc.strerror or exc}", path=path) from None
+
+
 def build(settings: ServiceSettings) -> ExtensionHost:
     return ExtensionHost(settings)
 
@@ -206,7 +236,8 @@ class ExtensionHostClient:
     def _call(self, method: str, **kwargs: Any) -> Any:
         return self._caller.call(self._service, method, **kwargs)
 
-    def install(self, path: str, grant: list[str] | None = None, replace: bool = False) -> dict[str, Any]:
+    def install(self, path: str, grant: list[str] | bool | None = None, replace: bool = False) -> dict[str, Any]:
+        """See :meth:`ExtensionHost.install`: pass ``grant=True`` to consent to dangerous permissions."""
         return self._call("install", path=path, grant=grant, replace=replace)  # type: ignore[no-any-return]
 
     def list(self, enabled_only: bool = False) -> builtins.list[dict[str, Any]]:

@@ -41,8 +41,9 @@ STATES: tuple[ExtensionState, ...] = ("installed", "loaded", "active", "failed")
 
 @runtime_checkable
 class ExtensionPort(Protocol):
-    def install(self, path: str, grant: list[str] | None = None) -> dict[str, Any]:
-        """Install from a folder or archive; the reply has ``id``, ``version``, ``requested``, ``granted``."""
+    def install(self, path: str, grant: list[str] | bool | None = None) -> dict[str, Any]:
+        """Install from a folder or archive; the reply has ``id``, ``version``, ``requested``, ``granted``.
+        Dangerous permissions need ``grant=True`` or their names in ``grant`` (else ``PermissionDenied``)."""
 
     def load(self, extension_id: str) -> dict[str, Any]:
         """Resolve and load the extension and its dependencies; reply ``{"id", "state", "order"}``."""

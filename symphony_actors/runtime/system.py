@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 
+from symphony_actors.config import private_system
 from symphony_actors.domain.errors import DeadlineExceeded, ServiceCrashed, SymphonyFailure, UnsafePathError
 from symphony_actors.ports.service import SupervisorSpec
 from symphony_actors.runtime.auth import SystemKey, create_or_load_key
@@ -85,8 +86,10 @@ def _prepare(port: int, data_dir: Path) -> tuple[SystemKey, Path]:
 
 def boot(tree: SupervisorSpec, port: int, data_dir: Path, timeout: float = 30.0) -> RunningSystem:
     """Start Thespian on ``port``, start the tree under a root supervisor, wait until it is running."""
-    key, sdir = _prepare(port, data_dir)
-    asys = start_system(port, key, count_file=sdir / REJECTED_COUNT, log_file=data_dir / "logs" / "security.log")
+    with private_system(data_dir):  # 0700 data dir, umask 077, allowed callables: inherited by the forked admin
+        key, sdir = _prepare(port, data_dir)
+        asys = start_system(port, key, count_file=sdir / REJECTED_COUNT,
+                            log_file=data_dir / "logs" / "security.log")
     session: int | None = None
     try:
         root = asys.createActor(Supervisor, globalName=ROOT_NAME)

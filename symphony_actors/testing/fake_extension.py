@@ -28,6 +28,7 @@ from symphony_actors.domain.errors import (
 )
 from symphony_actors.domain.topics import check_pattern, matches
 from symphony_actors.extension_host.archives import extract_archive, find_root, is_archive
+from symphony_actors.extension_host.consent import ConsentRequired, dangerous
 from symphony_actors.extension_host.inprocess import LoadedExtension, load_extension
 from symphony_actors.extension_host.manifest import MANIFEST_NAME, Manifest, load_manifest
 from symphony_actors.extension_host.permissions import AccessGuard, AuditLog, GrantSet, parse_permission
@@ -168,7 +169,7 @@ class FakeExtensionPort:
         self.logs.append((ext, level, message, dict(fields)))
 
     # ---------------------------------------------------------------- ExtensionPort
-    def install(self, path: str, grant: builtins.list[str] | None = None) -> dict[str, Any]:
+    def install(self, path: str, grant: builtins.list[str] | bool | None = None) -> dict[str, Any]:
         src = Path(path)
         if not src.exists():
             raise NotFoundError(f"{src} does not exist", path=str(src))
@@ -185,8 +186,11 @@ class FakeExtensionPort:
             raise ConflictError(f"{manifest.id} is already installed", extension=manifest.id)
         resolve([manifest], [r.manifest for r in self._records.values()], symphony_version=self.symphony_version)
         requested = manifest.permission_strings
-        if grant is None:
-            granted = list(requested)
+        if isinstance(grant, bool) or grant is None:  # the same consent rule as the registry
+            risky = dangerous(manifest.permissions)
+            if risky and grant is None:
+                raise ConsentRequired(manifest.id, risky)
+            granted = [p for p in requested if grant or p not in risky]
         else:
             granted = []
             for g in grant:

@@ -157,3 +157,12 @@ class ExtensionPortContract:
                      port.restart):
             with pytest.raises(NotFoundError):
                 call("nobody.here")
+
+    def test_a_dangerous_request_needs_explicit_consent(self, port: ExtensionPort, tmp_path: Path) -> None:
+        folder = write_flaky(tmp_path / "spawner")
+        manifest = folder / "extension.toml"
+        manifest.write_text(manifest.read_text().replace('"artifact.write"', '"process.spawn", "artifact.write"'))
+        with pytest.raises(PermissionDenied) as err:
+            port.install(str(folder))
+        assert err.value.details["permissions"] == ["process.spawn"]
+        assert port.install(str(folder), grant=True)["granted"] == ["process.spawn", "artifact.write"]

@@ -6,10 +6,18 @@ import pytest
 
 from symphony_actors.domain.errors import ValidationError
 from symphony_actors.domain.workflow import RetryPolicy, Workflow, field, load_wfformat
+from symphony_actors.testing.callables import allow_callables
 from symphony_actors.testing.trees import dag_tree
 from symphony_actors.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allowed_callables():
+    """Workflows are data: these tests' builtin.call nodes call the test services, allowed here."""
+    with allow_callables():
+        yield
 
 
 @pytest.fixture(scope="module")

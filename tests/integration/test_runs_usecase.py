@@ -6,9 +6,17 @@ import pytest
 
 from symphony_actors.bootstrap import default_tree
 from symphony_actors.domain.workflow import Workflow
+from symphony_actors.testing.callables import allow_callables
 from symphony_actors.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allowed_callables():
+    """Workflows are data: these tests' builtin.call nodes call the test services, allowed here."""
+    with allow_callables():
+        yield
 
 
 def pipeline(value: int) -> Workflow:

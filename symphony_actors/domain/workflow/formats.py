@@ -35,6 +35,8 @@ functions registered with :func:`register_migration`.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -276,20 +278,34 @@ def format_for(path: str | Path) -> str:
 
 
 def read_bytes(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The file's bytes, refusing files over ``limits.max_bytes`` before reading them."""
+    """The file's bytes: a regular file only (a FIFO would block, ``/dev/urandom`` never end), at most
+    ``limits.max_bytes`` of them (refused before reading when the size says so, and while reading)."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > limits.max_bytes:
-            raise ProtocolError(f"{p} is {size} bytes, over the limit of {limits.max_bytes}", reason="oversize",
-                                file=str(p))
-        return p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         from symphony_actors.domain.errors import NotFoundError
 
         raise NotFoundError(f"no such file: {p}", file=str(p)) from None
     except OSError as exc:
         raise StorageError(f"cannot read {p}: {exc}", file=str(p)) from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise UsageError(f"{p} is {what}: a workflow is read from a regular file", file=str(p))
+    with os.fdopen(fd, "rb") as f:
+        try:
+            if st.st_size > limits.max_bytes:
+                raise ProtocolError(f"{p} is {st.st_size} bytes, over the limit of {limits.max_bytes}",
+                                    reason="oversize", file=str(p))
+            data = f.read(limits.max_bytes + 1)
+        except OSError as exc:
+            raise StorageError(f"cannot read {p}: {exc}", file=str(p)) from exc
+    if len(data) > limits.max_bytes:
+        raise ProtocolError(f"{p} grew over the limit of {limits.max_bytes} bytes while being read",
+                            reason="oversize", file=str(p))
+    return data
 
 
 def load(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Document:

@@ -25,6 +25,7 @@ from typing import Any
 from symphony_actors.domain.errors import Problem, ValidationError
 from symphony_actors.domain.workflow._checks import ProblemKind, _local_slow
 from symphony_actors.domain.workflow._fast import _local_fast
+from symphony_actors.domain.workflow.callables import check_callables
 from symphony_actors.domain.workflow.catalog import BUILTINS, Catalog
 from symphony_actors.domain.workflow.graph import IncrementalDag, KahnResult, find_cycles, kahn_levels
 from symphony_actors.domain.workflow.model import (
@@ -196,6 +197,7 @@ def check(wf: Workflow, *, catalog: Catalog | None = None) -> Analysis:
                                            "through a cycle", ProblemKind.UNREACHABLE))
     if wf.entries:
         _check_entries(wf, index, succ, set(kahn.blocked), problems)
+    problems.extend(check_callables(wf))  # workflows are data: builtin.call only runs allowed callables
 
     graph = WorkflowGraph(ids, index, succ, edge_ends, kahn)
     return Analysis(wf, tuple(problems), graph, tuple(cycles))

@@ -12,7 +12,7 @@ actor process.
 | ``builtin.sleep`` | sleeps ``params.seconds``, returns its input |
 | ``builtin.fail`` | fails with probability ``params.probability`` (default 1), ``params.seed`` optional |
 | ``builtin.hash`` | CPU-bound: ``params.rounds`` BLAKE2b rounds over its input; returns the hex digest |
-| ``builtin.call`` | calls ``params.callable`` (``module:function``) with the inputs and ``params.kwargs`` |
+| ``builtin.call`` | calls ``params.callable`` (``module:function``, only if allowed: see ``callables.py``) |
 | ``builtin.count`` | appends ``<run> <node> <item>`` to ``params.path`` (exactly-once checks), returns its input |
 """
 
@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from symphony_actors.domain.errors import ExtensionFailed, NotFoundError, UsageError
+from symphony_actors.domain.errors import ExtensionFailed, NotFoundError, PermissionDenied, UsageError
+from symphony_actors.domain.workflow import callables
 from symphony_actors.hosting import load_factory
 
 __all__ = ["CURRENT", "OPERATORS", "resolve_operator"]
@@ -84,6 +85,9 @@ def call(params: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
     path = params.get("callable")
     if not isinstance(path, str):
         raise UsageError("builtin.call needs params.callable = 'module:function'")
+    policy = callables.current()
+    if not policy.allows(path):  # checked again here: a run resumed from a checkpoint was never re-validated
+        raise PermissionDenied(policy.refusal(path), permission="callable", target=path)
     fn = load_factory(path)
     kwargs = dict(params.get("kwargs") or {})
     return fn(**{**inputs, **kwargs})  # type: ignore[call-arg]

@@ -7,9 +7,17 @@ import pytest
 from symphony_actors.domain.errors import BusyError
 from symphony_actors.domain.workflow import Workflow
 from symphony_actors.pit.dag.usecase import RunWorkflow
+from symphony_actors.testing.callables import allow_callables
 from symphony_actors.testing.fake_conductor import FakeConductor
 from symphony_actors.testing.fake_dag import FakeDag
 from symphony_actors.testing.fake_pit import FakeArbitration, FakePool, FakeStale
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allowed_callables():
+    """Workflows are data: these tests' builtin.call nodes call the test services, allowed here."""
+    with allow_callables():
+        yield
 
 
 @pytest.fixture
