@@ -166,3 +166,39 @@ def test_a_30_second_task_succeeds_while_other_results_arrive(make_system):
 @pytest.mark.timeout(900)
 def test_a_10_minute_task_succeeds_while_other_results_arrive(make_system):
     _long_sleep_with_others(make_system(dag_tree({"executors": 2})), 600.0, chain=30)
+
+
+@pytest.mark.slow
+def test_an_extension_instrument_that_runs_longer_than_the_old_ping_limit(tmp_path):
+    """15 s of inference (the old hang limit was 10 s): the actor keeps answering, the node succeeds,
+    its ctx.log lines are kept with the attempt, and no process is replaced."""
+    from symphony_actors.extension_host.service import ExtensionPortClient
+    from symphony_actors.testing.trees import extensions_tree
+    from tests.integration.conftest import running_system
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "extensions"
+    with running_system(extensions_tree({"executors": 1}), tmp_path / "data") as (system, client):
+        port = ExtensionPortClient(client)
+        port.install(str(fixtures / "slow"))
+        port.load("test.slow")
+        pids = {n["name"]: n["pid"] for n in client.status()["nodes"]}
+        wf = (Workflow.build("think")
+              .operator("think", "test.slow/think", params={"seconds": 15}, outputs={"answer": "any"})
+              .operator("quick", "builtin.sleep", params={"seconds": 0.2})
+              .build(validate=False))
+        run = client.run_workflow(wf)
+        wait_for(lambda: client.call("ext:test.slow", "status")["worker_state"] == "busy", timeout=20,
+                 what="the instrument to be thinking")
+        # Its actor answers while the worker thinks (the loop is not blocked by the task).
+        assert client.call("ext:test.slow", "health", timeout=5)["id"] == "test.slow"
+        snap = run.wait(120)
+        assert snap["status"] == "succeeded", run.status(nodes=True)
+        assert run.result("think") == 15
+        done = events_by_node(run)
+        assert done["quick"]["seq"] < done["think"]["seq"]
+        (attempt,) = run.logs("think")
+        assert attempt["worker"] == "ext:test.slow" and attempt["ended"] - attempt["started"] >= 15
+        assert [line[2] for line in attempt["log"]] == ["thinking", "done thinking"]
+        assert {n["name"]: n["pid"] for n in client.status()["nodes"]} == pids
+        log = (Path(system.data_dir) / "logs" / f"symphony-{system.port}.log").read_text()
+        assert "hang_killed" not in log and "started ext:test.slow" in log
