@@ -38,7 +38,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from symphony_actors.domain.errors import DeadlineExceeded
@@ -98,22 +97,55 @@ class BoundedText:
         return "".join(self.head) + marker + tail
 
 
-@dataclass(slots=True)
-class Attempt:
-    """One run of one task: its limit, cancel signal and what it left behind."""
+_cancel_lock = threading.Lock()
 
-    task: Task
-    worker: str
-    limit: float
-    deadline: float                       # time.monotonic()
-    started: float = field(default_factory=time.time)
-    ended: float | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    stdout: BoundedText = field(default_factory=BoundedText)
-    stderr: BoundedText = field(default_factory=BoundedText)
-    lines: list[list[Any]] = field(default_factory=list)
-    lines_dropped: int = 0
-    abandoned: bool = False
+
+class Attempt:
+    """One run of one task: its limit, cancel signal and what it left behind (cheap: most tasks are tiny)."""
+
+    __slots__ = ("_event", "abandoned", "cancelled", "deadline", "ended", "limit", "lines", "lines_dropped",
+                 "started", "stderr", "stdout", "task", "worker")
+
+    def __init__(self, task: Task, worker: str, limit: float, deadline: float) -> None:
+        self.task = task
+        self.worker = worker
+        self.limit = limit
+        self.deadline = deadline              # time.monotonic()
+        self.started = time.time()
+        self.ended: float | None = None
+        self.stdout: BoundedText | None = None     # created on the first write (most tasks print nothing)
+        self.stderr: BoundedText | None = None
+        self.lines: list[list[Any]] = []
+        self.lines_dropped = 0
+        self.abandoned = False
+        self.cancelled = False
+        self._event: threading.Event | None = None  # made when someone waits on it (an Event costs ~10 us)
+
+    def cancel(self) -> None:
+        """Past its limit, abandoned or its run cancelled: cooperative code stops (see :func:`sleep`)."""
+        with _cancel_lock:
+            self.cancelled = True
+            if self._event is not None:
+                self._event.set()
+
+    def wait_cancel(self, timeout: float) -> bool:
+        with _cancel_lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self.cancelled:
+                    self._event.set()
+            event = self._event
+        return event.wait(timeout)
+
+    def write(self, which: str, text: str) -> None:
+        if which == "stdout":
+            if self.stdout is None:
+                self.stdout = BoundedText()
+            self.stdout.write(text)
+        else:
+            if self.stderr is None:
+                self.stderr = BoundedText()
+            self.stderr.write(text)
 
     def add_line(self, level: str, message: str, fields: dict[str, Any] | None = None) -> None:
         if len(self.lines) >= LINES_MAX:
@@ -129,8 +161,10 @@ class Attempt:
             lines.append([time.time(), "warning", f"[... {self.lines_dropped} more log lines truncated ...]", {}])
         return {"run_id": t.run_id, "node": t.node_id, "item": t.item, "attempt": t.attempt, "worker": self.worker,
                 "host": HOST, "started": self.started, "ended": self.ended if self.ended is not None else time.time(),
-                "ok": ok, "error": error, "stdout": self.stdout.text(), "stderr": self.stderr.text(), "log": lines,
-                "truncated": self.stdout.truncated or self.stderr.truncated or bool(self.lines_dropped)}
+                "ok": ok, "error": error, "stdout": self.stdout.text() if self.stdout else "",
+                "stderr": self.stderr.text() if self.stderr else "", "log": lines,
+                "truncated": bool((self.stdout and self.stdout.truncated) or (self.stderr and self.stderr.truncated)
+                                  or self.lines_dropped)}
 
 
 # ---------------------------------------------------------------------- helpers for the code a task runs
@@ -152,7 +186,7 @@ def log(message: str, level: str = "info", **fields: Any) -> None:
 def cancelled() -> bool:
     """Whether the current attempt is past its limit (or its run was cancelled): long loops should stop."""
     a = current_attempt()
-    return a is not None and (a.cancel.is_set() or time.monotonic() > a.deadline)
+    return a is not None and (a.cancelled or time.monotonic() > a.deadline)
 
 
 def sleep(seconds: float) -> None:
@@ -162,7 +196,7 @@ def sleep(seconds: float) -> None:
         time.sleep(seconds)  # not a task (a direct call): plain sleep
         return
     left = a.deadline - time.monotonic()
-    if a.cancel.wait(max(0.0, min(seconds, left))) or seconds > left:
+    if a.wait_cancel(max(0.0, min(seconds, left))) or seconds > left:
         raise DeadlineExceeded(f"node {a.task.node_id!r} did not finish within {a.limit:g} s",
                                node=a.task.node_id)
 
@@ -178,7 +212,7 @@ class _Capture(io.TextIOBase):
         a = current_attempt()
         if a is None:
             return self.stream.write(text)
-        (a.stdout if self.which == "stdout" else a.stderr).write(text)
+        a.write(self.which, text)
         return len(text)
 
     def flush(self) -> None:
@@ -249,7 +283,7 @@ class TaskRunner:
             a = self.current
             if a is not None and now > a.deadline and self.thread is not None:
                 a.abandoned = True
-                a.cancel.set()
+                a.cancel()
                 a.ended = time.time()
                 err = DeadlineExceeded(f"node {a.task.node_id!r} did not finish within {a.limit:g} s "
                                        f"(its thread is abandoned: a hang kill follows after {self.grace:g} s "
@@ -280,7 +314,7 @@ class TaskRunner:
     def forget_run(self, run_id: str) -> int:
         with self.lock:
             if self.current is not None and self.current.task.run_id == run_id:
-                self.current.cancel.set()  # cooperative operators stop; the result is dropped by the tracker
+                self.current.cancel()  # cooperative operators stop; the result is dropped by the tracker
             return self.queue.forget_run(run_id)
 
     @property
@@ -291,7 +325,7 @@ class TaskRunner:
         with self.lock:
             self.stopped = True
             if self.current is not None:
-                self.current.cancel.set()
+                self.current.cancel()
             self.lock.notify_all()
 
     # ------------------------------------------------------------------ on the worker thread

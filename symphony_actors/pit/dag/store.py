@@ -119,9 +119,9 @@ class DagStore:
         """Store attempt records (``runner.Attempt.record``); a record seen again replaces the first."""
         rows = []
         for a in attempts:
-            output = {k: a.get(k) for k in ("stdout", "stderr", "log", "error", "truncated")}
-            blob = cbor2.dumps(output)
-            if len(blob) > OUTPUT_MAX:  # a worker that does not bound its output: cut it here, and say so
+            output = {k: a.get(k) for k in ("stdout", "stderr", "log", "error", "truncated") if a.get(k)}
+            blob = cbor2.dumps(output) if output else None
+            if blob is not None and len(blob) > OUTPUT_MAX:  # an unbounded worker's output: cut here, and say so
                 output = {"stdout": str(output.get("stdout") or "")[:OUTPUT_MAX // 4],
                           "stderr": str(output.get("stderr") or "")[:OUTPUT_MAX // 4],
                           "log": list(output.get("log") or [])[:100], "error": output.get("error"),
@@ -150,6 +150,7 @@ class DagStore:
                                    "seconds": (row[6] - row[5]) if row[5] is not None and row[6] is not None
                                    else None}
             if output:
+                rec.update({"stdout": "", "stderr": "", "log": [], "error": None, "truncated": False})
                 rec.update(decode(row[8]) or {})
             out.append(rec)
         return out
