@@ -34,7 +34,7 @@ from symphony_actors.hosting import load_factory
 from symphony_actors.pit.dag.runner import cancelled, log
 from symphony_actors.pit.dag.runner import sleep as limited_sleep
 
-__all__ = ["CURRENT", "OPERATORS", "cancelled", "log", "resolve_operator"]
+__all__ = ["CURRENT", "OPERATORS", "cancelled", "limited_sleep", "log", "resolve_operator"]
 
 Operator = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 CURRENT: Any = None  # the Task being run by this executor process (set by the executor)
