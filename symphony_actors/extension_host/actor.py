@@ -77,7 +77,7 @@ INLINE_MAX = 4 * 1024 * 1024
 DONE_MAX = 20_000         # results kept to answer a re-dispatch after a tracker restart
 PRELOAD = (*DEFAULT_PRELOAD, ADAPTER_MODULE)
 WATCH_S = 1.0              # how often the loop checks a running task's limit
-LIMIT_MARGIN_S = 5.0       # the task runner's limit is the sandbox's call timeout plus this (the sandbox acts first)
+LIMIT_MARGIN_S = 5.0       # added to the runner's limits: the sandbox's own timeout acts first
 
 
 def actor_name(extension_id: str) -> str:
@@ -155,9 +155,8 @@ class ExtensionActor:
             self.state = "loaded"
             if self._post is not None:
                 post = self._post
-                limit = self.policy.call_timeout_seconds + LIMIT_MARGIN_S
                 self.runner = TaskRunner(actor_name(self.id), self.tasks, self._run_task, lambda: post(self._deliver),
-                                         default_limit=limit)
+                                         default_limit=self.policy.call_timeout_seconds, margin=LIMIT_MARGIN_S)
         except Exception as exc:  # noqa: BLE001 - never a crash loop: the actor stays up and reports why
             err = exc if isinstance(exc, SymphonyError) else ExtensionFailed(
                 f"extension {self.id} could not start: {type(exc).__name__}: {exc}", extension=self.id,

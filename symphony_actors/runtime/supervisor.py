@@ -345,7 +345,9 @@ class Supervisor(RuntimeActor):
             if child.address is None:
                 continue
             if child.kill_at is not None and now > child.kill_at and child.pid:
-                child.detail = "killed after its shutdown timeout"
+                if child.detail != "killed after its shutdown timeout":
+                    child.detail = "killed after its shutdown timeout"
+                    self._publish("supervisor.child.killed", child)
                 self._kill(child)
             elif child.state == "starting":
                 limit = child.hang_timeout
@@ -361,8 +363,6 @@ class Supervisor(RuntimeActor):
             self.wakeupAfter(timedelta(seconds=TICK), payload=SupervisorTick())
 
     def _kill(self, child: _Child) -> None:
-        if child.kill_at is not None and child.state in ("stopping", "restarting"):
-            self._publish("supervisor.child.killed", child)
         try:
             if child.pid:
                 os.kill(child.pid, signal.SIGKILL)

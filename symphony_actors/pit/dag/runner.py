@@ -240,13 +240,15 @@ class TaskRunner:
 
     def __init__(self, worker: str, queue: TaskQueue, execute: Callable[[Task], Result],
                  wake: Callable[[], None], *, default_limit: float = DEFAULT_LIMIT_S,
-                 grace: float = DEFAULT_GRACE_S) -> None:
+                 grace: float = DEFAULT_GRACE_S, margin: float = 0.0) -> None:
+        """``margin``: added to every limit, when the task enforces its limit itself first (a sandbox)."""
         self.worker = worker
         self.queue = queue
         self.execute = execute
         self.wake = wake
         self.default_limit = default_limit
         self.grace = grace
+        self.margin = margin
         self.lock = threading.Condition()
         self.current: Attempt | None = None
         self.thread: threading.Thread | None = None
@@ -346,7 +348,8 @@ class TaskRunner:
                     return
                 task = self.queue.pop()
                 assert task is not None
-                limit = float(task.timeout_s) if task.timeout_s and task.timeout_s > 0 else self.default_limit
+                limit = (float(task.timeout_s) if task.timeout_s and task.timeout_s > 0 else self.default_limit) \
+                    + self.margin
                 a = Attempt(task, self.worker, limit, time.monotonic() + limit)
                 self.current = a
             _local.attempt = a
