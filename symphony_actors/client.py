@@ -120,6 +120,13 @@ class RunHandle:
         result: dict[str, Any] = self._client.call("dag", "cancel", run_id=self.run_id)
         return result
 
+    def logs(self, node: str | None = None, *, output: bool = True) -> list[dict[str, Any]]:
+        """Every attempt of the run (or of ``node``), in start order: ``started``, ``ended``, ``seconds``,
+        ``worker``, ``host``, ``ok``, and unless ``output`` is False its ``stdout``, ``stderr``, ``log`` lines."""
+        page: dict[str, Any] = self._client.call("dag", "logs", run_id=self.run_id, node=node, output=output)
+        attempts: list[dict[str, Any]] = page["attempts"]
+        return attempts
+
 
 class Client:
     """A connection to one running system (see the module docstring)."""

@@ -120,15 +120,73 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_run_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        snap = client.run(args.run_id).status(nodes=True)
+        run = client.run(args.run_id)
+        snap = run.status(nodes=True)
+        timings = node_timings(run.logs(output=False))
     if args.json:
-        print(json.dumps(snap, default=str))
+        print(json.dumps({**snap, "timings": timings}, default=str))
     else:
         print(summary(snap))
         if args.nodes:
             for node, v in snap.get("nodes", {}).items():
-                print(f"  {node:<40} {v['status']:<10} attempts {v.get('attempts', 0)}")
+                print(f"  {node:<40} {v['status']:<10} attempts {v.get('attempts', 0)}{_timing(timings.get(node))}")
     return EXIT.get(str(snap.get("status")), 0) if snap.get("status") != "running" else 0
+
+
+def node_timings(attempts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per node: first start, last end, seconds spent in attempts, and the workers that ran them."""
+    out: dict[str, dict[str, Any]] = {}
+    for a in attempts:
+        t = out.setdefault(a["node"], {"started": a["started"], "ended": a["ended"], "seconds": 0.0, "workers": []})
+        t["started"] = min(t["started"], a["started"]) if a["started"] is not None else t["started"]
+        t["ended"] = max(t["ended"] or 0.0, a["ended"] or 0.0) or None
+        t["seconds"] += a.get("seconds") or 0.0
+        where = f"{a.get('worker')}@{a.get('host')}"
+        if where not in t["workers"]:
+            t["workers"].append(where)
+    return out
+
+
+def _timing(t: dict[str, Any] | None) -> str:
+    if not t:
+        return ""
+    start = time.strftime("%H:%M:%S", time.localtime(t["started"])) if t.get("started") else "-"
+    return f"  {start} {t['seconds']:8.2f} s  on {', '.join(t['workers'])}"
+
+
+def _clock(at: float | None) -> str:
+    if at is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """``symphony logs RUN [NODE]``: each attempt's times, worker and host, stdout, stderr and log lines."""
+    with _client(args) as client:
+        attempts = client.run(args.run_id).logs(args.node)
+    if args.json:
+        print(json.dumps(attempts, default=str))
+        return 0
+    if not attempts:
+        print(f"run {args.run_id}: no attempts recorded" + (f" for node {args.node}" if args.node else ""))
+        return 0
+    for a in attempts:
+        item = f"[{a['item']}]" if a.get("item", -1) >= 0 else ""
+        seconds = f"{a['seconds']:.2f} s" if a.get("seconds") is not None else "?"
+        print(f"== {a['node']}{item} attempt {a['attempt']}  {'ok' if a.get('ok') else 'FAILED'}  "
+              f"{a.get('worker')}@{a.get('host')}  {_clock(a.get('started'))} -> {_clock(a.get('ended'))} ({seconds})")
+        err = a.get("error")
+        if err:
+            print(f"  error: {err.get('type', '')}: {err.get('message', '')}")
+        for stream in ("stdout", "stderr"):
+            text = a.get(stream) or ""
+            if text:
+                print(f"  [{stream}]")
+                print("\n".join("    " + line for line in text.rstrip("\n").split("\n")))
+        for at, level, message, fields in a.get("log") or []:
+            extra = " " + json.dumps(fields, default=str) if fields else ""
+            print(f"  {_clock(at)} {level:<7} {message}{extra}")
+    return 0
 
 
 def register(sub: Any) -> None:
@@ -146,3 +204,8 @@ def register(sub: Any) -> None:
     p.add_argument("--nodes", action="store_true", help="list every node")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run_status)
+    p = sub.add_parser("logs", help="each attempt's output, log lines, times and worker, for a run or one node")
+    p.add_argument("run_id")
+    p.add_argument("node", nargs="?", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_logs)

@@ -18,14 +18,24 @@ restarted (re-activated if it was active). Other extensions live in other actors
 Methods: ``ready``, ``activate``, ``deactivate``, ``send(operation, payload)``,
 ``hook(name, args)``, ``run_batch(tasks)`` (answers the DAG tracker like an executor),
 ``health``, ``status``, ``restart``.
+
+DAG tasks run on a task thread (:class:`~symphony_actors.pit.dag.runner.TaskRunner`), not on
+the actor loop, so a long instrument call never looks like a hang: the loop keeps answering
+pings, and a ``send``/``hook`` that arrives while the worker is busy waits on a helper thread
+(its reply is deferred). A task's limit is its node's ``timeout``, else the manifest's
+``limits.timeout_s`` (the sandbox kills the worker then); ``ctx.log`` lines of the call are kept
+with the attempt (``symphony logs``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import cbor2
@@ -52,6 +62,7 @@ from symphony_actors.ports.service import ActorContext, ServiceSettings
 
 if TYPE_CHECKING:   # tasks arrive pickled; importing the engine here would slow every actor's start
     from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.runner import TaskRunner, current_attempt, run_inline
 from symphony_actors.pit.dag.tasks import TaskQueue
 
 __all__ = ["ADAPTER", "ExtensionActor", "actor_name", "build", "summarise_guarantees"]
@@ -66,6 +77,8 @@ DEAD_REASONS = frozenset({"crash", "timeout", "memory", "cpu", "syscall", "not_r
 INLINE_MAX = 4 * 1024 * 1024
 DONE_MAX = 20_000         # results kept to answer a re-dispatch after a tracker restart
 PRELOAD = (*DEFAULT_PRELOAD, ADAPTER_MODULE)
+WATCH_S = 1.0              # how often the loop checks a running task's limit
+LIMIT_MARGIN_S = 5.0       # added to the runner's limits: the sandbox's own timeout acts first
 
 
 def actor_name(extension_id: str) -> str:
@@ -86,8 +99,8 @@ def _replace_ids(value: Any, ids: dict[str, str]) -> Any:
 
 class ExtensionActor:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
-        "ready", "activate", "deactivate", "send", "hook", "run_batch", "work", "health", "status", "restart",
-        "forget_run"})
+        "ready", "activate", "deactivate", "send", "hook", "run_batch", "work", "watchdog", "health", "status",
+        "restart", "forget_run"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         opts = settings.options
@@ -118,6 +131,11 @@ class ExtensionActor:
         self.startup_ms: dict[str, float] = {}
         self.tasks = TaskQueue(DONE_MAX)
         self.working = False
+        self.watching = False
+        self.runner: TaskRunner | None = None
+        self._post: Callable[..., None] | None = None
+        self._loop_thread = threading.current_thread()
+        self._stores = threading.local()   # one artifact store per thread (SQLite connections are per thread)
         self._store: Any = None
         self.audit = AuditLog(self.audit_path)
         self.guards: dict[str, AccessGuard] = {}
@@ -129,11 +147,17 @@ class ExtensionActor:
     # ------------------------------------------------------------------ lifecycle
     def on_start(self, ctx: ActorContext) -> None:
         self.ctx = ctx
+        self._loop_thread = threading.current_thread()
+        self._post = getattr(ctx, "call_soon_threadsafe", None)
         try:
             self.policy = policy_for_step(self.step, trusted=self.trusted,
                                           extra_read=[str(m["path"]) for m in self.models])
             self._spawn()
             self.state = "loaded"
+            if self._post is not None:
+                post = self._post
+                self.runner = TaskRunner(actor_name(self.id), self.tasks, self._run_task, lambda: post(self._deliver),
+                                         default_limit=self.policy.call_timeout_seconds, margin=LIMIT_MARGIN_S)
         except Exception as exc:  # noqa: BLE001 - never a crash loop: the actor stays up and reports why
             err = exc if isinstance(exc, SymphonyError) else ExtensionFailed(
                 f"extension {self.id} could not start: {type(exc).__name__}: {exc}", extension=self.id,
@@ -143,6 +167,8 @@ class ExtensionActor:
             self._close_zygote()
 
     def on_stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
         if self.worker is not None and self.worker.alive:
             with contextlib.suppress(SymphonyError):
                 self.worker.call("teardown", None, timeout=2.0)
@@ -212,7 +238,7 @@ class ExtensionActor:
                                       reason=reason, signal=exc.details.get("signal"),
                                       exit_code=exc.details.get("exit_code"))
                 if self.ctx is not None:
-                    self.ctx.publish(f"extensions.{self.id}.failed", {
+                    self._on_loop(self.ctx.publish, f"extensions.{self.id}.failed", {
                         "id": self.id, "reason": reason, "method": method, "error": exc.to_wire(),
                         "pid": self.worker.pid if self.worker else None, "at": time.time()})
                 self.restarts += 1
@@ -267,7 +293,7 @@ class ExtensionActor:
         for guard, effect in checked:
             kind = effect.get("kind")
             if kind == "publish" and self.ctx is not None:
-                self.ctx.publish(str(effect["topic"]), effect.get("payload"))
+                self._on_loop(self.ctx.publish, str(effect["topic"]), effect.get("payload"))
             elif kind == "artifact":
                 data = base64.b64decode(str(effect.get("data", "")))
                 real = self._artifact_store().store(data, name=f"ext/{guard.extension}",
@@ -275,14 +301,66 @@ class ExtensionActor:
                 ids[str(effect.get("id"))] = str(real)
             elif kind == "log":
                 self.logs.append({k: effect.get(k) for k in ("extension", "level", "message", "fields")})
+                attempt = current_attempt()   # a DAG task's call: the line is kept with its attempt too
+                if attempt is not None:
+                    fields = effect.get("fields")
+                    attempt.add_line(str(effect.get("level", "info")), str(effect.get("message", "")),
+                                     dict(fields) if isinstance(fields, dict) else None)
         return ids
 
     def _artifact_store(self) -> Any:
-        if self._store is None:
-            from symphony_actors.pit.artifacts.store import ArtifactStore
+        from symphony_actors.pit.artifacts.store import ArtifactStore
 
+        if threading.current_thread() is not self._loop_thread:
+            store = getattr(self._stores, "store", None)
+            if store is None:
+                store = self._stores.store = ArtifactStore.open(self.data_dir)
+            return store
+        if self._store is None:
             self._store = ArtifactStore.open(self.data_dir)
         return self._store
+
+    # ------------------------------------------------------------------ threads
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` on the actor loop: now if this is the loop, else posted (ctx is not thread-safe)."""
+        if self._post is not None and threading.current_thread() is not self._loop_thread:
+            self._post(fn, *args)
+        else:
+            fn(*args)
+
+    def _worker_busy(self) -> bool:
+        """A DAG task holds (or is about to hold) the worker: a call now would block the loop."""
+        return self.runner is not None and (self.runner.busy or bool(len(self.tasks)))
+
+    def _off_loop(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on a helper thread, which waits for the worker; the reply is deferred, the loop free."""
+        assert self.ctx is not None and self._post is not None
+        post = self._post
+        try:
+            deferred: Any = self.ctx.defer()
+        except RuntimeError:   # a tell: nobody waits for the answer
+            deferred = None
+
+        def run() -> None:
+            try:
+                value = fn()
+            except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the caller
+                if deferred is not None:
+                    post(deferred.fail, exc)
+                else:
+                    post(self._failed_quietly, exc)
+                return
+            if deferred is not None:
+                post(deferred.resolve, value)
+
+        threading.Thread(target=run, name=f"{actor_name(self.id)}-call", daemon=True).start()
+        return deferred
+
+    def _failed_quietly(self, exc: BaseException) -> None:
+        if isinstance(exc, SymphonyError):
+            raise exc   # the runtime turns it into a dead letter on the bus
+        raise ExtensionFailed(f"extension {self.id}: {type(exc).__name__}: {exc}", extension=self.id,
+                              reason="crash")
 
     def _require(self, *states: str) -> None:
         if self.state == "failed" and self.start_error is not None:
@@ -298,6 +376,8 @@ class ExtensionActor:
         return self.status()
 
     def activate(self) -> dict[str, Any]:
+        if self._worker_busy() and threading.current_thread() is self._loop_thread:
+            return self._off_loop(self.activate)  # type: ignore[no-any-return]
         self._require("loaded", "active")
         if self.state != "active":
             self._worker_call("activate", None)
@@ -305,6 +385,8 @@ class ExtensionActor:
         return {"id": self.id, "state": self.state}
 
     def deactivate(self) -> dict[str, Any]:
+        if self._worker_busy() and threading.current_thread() is self._loop_thread:
+            return self._off_loop(self.deactivate)  # type: ignore[no-any-return]
         self._require("loaded", "active")
         if self.state == "active":
             self.state = "loaded"
@@ -316,6 +398,8 @@ class ExtensionActor:
 
         The host sends only to extensions it activated; an actor that is merely ``loaded`` here was
         restarted by its supervisor (a fresh process), so it activates again first."""
+        if self._worker_busy() and threading.current_thread() is self._loop_thread:
+            return self._off_loop(lambda: self.send(operation, payload, timeout))
         if self.state == "loaded":
             self.activate()
         if operation == "hook":
@@ -325,6 +409,8 @@ class ExtensionActor:
 
     def hook(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
         """``{"implemented": bool, "value": ...}``: whether this extension has the hook, and its answer."""
+        if self._worker_busy() and threading.current_thread() is self._loop_thread:
+            return self._off_loop(lambda: self.hook(name, args))  # type: ignore[no-any-return]
         if self.state == "loaded":   # restarted by its supervisor: the host only broadcasts to active addons
             self.activate()
         if name not in self.described.get("hooks", ()):
@@ -334,6 +420,8 @@ class ExtensionActor:
 
     def restart(self) -> dict[str, Any]:
         """A fresh worker and instance, restoring the state (active stays active); clears the last error."""
+        if self._worker_busy() and threading.current_thread() is self._loop_thread:
+            return self._off_loop(self.restart)  # type: ignore[no-any-return]
         if self.state == "failed" and self.policy is not None and self.start_error is not None:
             self.start_error = None
             self.state = "loaded"
@@ -377,21 +465,47 @@ class ExtensionActor:
     # ------------------------------------------------------------------ DAG tasks
     def run_batch(self, tasks: list[Task]) -> int:
         """Queue tasks from the tracker; each result goes to its ``on_results`` as an executor's would."""
-        replies = self.tasks.offer(tasks)  # re-dispatches after a tracker restart come from the cache
+        # Re-dispatches after a tracker restart come from the cache.
+        replies = self.runner.offer(tasks) if self.runner is not None else self.tasks.offer(tasks)
         if replies and self.ctx is not None:
             self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id), results=replies)
-        if self.tasks and not self.working and self.ctx is not None:
+        if self.ctx is None:
+            return len(tasks)
+        if self.runner is not None:
+            if not self.watching:
+                self.watching = True
+                self.ctx.call_later(WATCH_S, "watchdog")
+        elif self.tasks and not self.working:
             self.working = True
             self.ctx.call_later(0, "work")
         return len(tasks)
 
+    def watchdog(self) -> None:
+        """While tasks run: fail one past its limit at once, and deliver what finished."""
+        if self.runner is None or self.ctx is None:
+            return
+        more = self.runner.check()
+        self._deliver()
+        self.watching = more
+        if more:
+            self.ctx.call_later(WATCH_S, "watchdog")
+
+    def _deliver(self) -> None:
+        assert self.runner is not None and self.ctx is not None
+        done = self.runner.take()
+        if done:
+            self.ctx.tell(self.tracker, "on_attempts", attempts=[record for _, record in done])
+            self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id),
+                          results=[result for result, _ in done])
+
     def work(self) -> None:
-        """Run one queued task (a worker call may take up to its timeout), report it, come back for more."""
+        """Without a task thread: run one queued task, report it, come back for more."""
         task = self.tasks.pop()
         if task is not None:
-            result = self._run_task(task)
+            result, record = run_inline(actor_name(self.id), task, self._run_task)
             self.tasks.done(task, result)
             if self.ctx is not None:
+                self.ctx.tell(self.tracker, "on_attempts", attempts=[record])
                 self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id), results=[result])
         if self.tasks and self.ctx is not None:
             self.ctx.call_later(0, "work")
@@ -399,7 +513,13 @@ class ExtensionActor:
             self.working = False
 
     def forget_run(self, run_id: str) -> int:
+        if self.runner is not None:
+            return self.runner.forget_run(run_id)
         return self.tasks.forget_run(run_id)
+
+    def runtime_hung(self) -> str | None:
+        """The heartbeat's verdict: why the task thread is hung (past its limit and grace), else None."""
+        return self.runner.hung() if self.runner is not None else None
 
     def _run_task(self, task: Task) -> tuple[Any, ...]:
         t0 = time.time()
@@ -426,7 +546,7 @@ class ExtensionActor:
         if self.state == "loaded":   # a workflow uses it: activate, and tell the host
             self.activate()
             if self.ctx is not None:
-                self.ctx.tell(self.host, "on_ext_activated", extension_id=self.id)
+                self._on_loop(functools.partial(self.ctx.tell, self.host, "on_ext_activated", extension_id=self.id))
         self._require("active")
         operation = "infer" if self.step.get("type") == "instrument" else "process"
         limit = self.policy.call_timeout_seconds if self.policy else None

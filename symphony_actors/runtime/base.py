@@ -108,9 +108,12 @@ class RuntimeActor(Actor):  # type: ignore[misc]
 
     def receiveMessage(self, msg: Any, sender: Any) -> Any:
         try:
-            if isinstance(msg, WatchMessage) and self.direct is not None:
-                for conn, frame in self.direct.ready(list(msg.ready)):
-                    self.dispatch(frame, conn)
+            if isinstance(msg, WatchMessage):
+                ready = list(msg.ready)
+                self.on_watch_ready(ready)
+                if self.direct is not None:
+                    for conn, frame in self.direct.ready(ready):
+                        self.dispatch(frame, conn)
             elif isinstance(msg, WakeupMessage) and isinstance(msg.payload, _DirectFlush):
                 self._flush_scheduled = False
             else:
@@ -118,13 +121,14 @@ class RuntimeActor(Actor):  # type: ignore[misc]
         finally:
             if self.outbox is not None:
                 self.outbox.flush()
+        extra = self.watch_fds()
         if self.direct is None:
-            return None
+            return ThespianWatch(extra) if extra else None
         if self.direct.pump() and not self._flush_scheduled:
             self._flush_scheduled = True
             self.wakeupAfter(timedelta(milliseconds=1), payload=_DirectFlush())
         # Thespian resets the watch list after every message: hand it back each time.
-        return ThespianWatch(self.direct.filenos())
+        return ThespianWatch([*self.direct.filenos(), *extra])
 
     def route(self, address: Any, direct: str | None) -> Any:
         """Where to send to a peer: its socket when it has one and we have a data plane, else Thespian."""
@@ -187,6 +191,14 @@ class RuntimeActor(Actor):  # type: ignore[misc]
         return None
 
     def on_poison(self, message: Any, details: str) -> None:
+        return None
+
+    def watch_fds(self) -> list[int]:
+        """More descriptors for the loop to watch (besides the data plane), e.g. a wake-up pipe."""
+        return []
+
+    def on_watch_ready(self, fds: list[int]) -> None:
+        """Some watched descriptors are readable (the data plane's are handled after this)."""
         return None
 
     def stats(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import itertools
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ from symphony_actors.runtime.messages import (
     StopChild,
     Timer,
 )
+from symphony_actors.runtime.waker import Waker
 
 __all__ = ["ServiceActor"]
 
@@ -110,6 +112,10 @@ class _Context:
     def call_later(self, delay: float, method: str, /, **kwargs: Any) -> None:
         self._actor.wakeupAfter(timedelta(seconds=max(0.0, delay)), payload=Timer(method, kwargs))
 
+    def call_soon_threadsafe(self, callback: Callable[..., Any], /, *args: Any) -> None:
+        """Run ``callback(*args)`` on this actor's loop soon; the one context method safe from any thread."""
+        self._actor.waker.post(callback, *args)
+
     def defer(self) -> _Deferred:
         origin = self._actor._current
         if origin is None:
@@ -168,6 +174,7 @@ class ServiceActor(RuntimeActor):
         self._count = 0
         self._crash_after_reply = False
         self._sync_sockets: dict[str, ClientSocket] = {}
+        self.waker = Waker()
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self, msg: Init, sender: Any) -> None:
@@ -202,11 +209,25 @@ class ServiceActor(RuntimeActor):
 
     def on_exit(self) -> None:
         on_stop = getattr(self.service, "on_stop", None)
-        if on_stop is not None:
-            try:
+        try:
+            if on_stop is not None:
                 on_stop()
-            except Exception:  # noqa: BLE001 - shutting down: log, never block the exit
-                traceback.print_exc()
+        except Exception:  # noqa: BLE001 - shutting down: log, never block the exit
+            traceback.print_exc()
+        finally:
+            self.waker.close()
+
+    # ------------------------------------------------------------------ callbacks from other threads
+    def watch_fds(self) -> list[int]:
+        return [] if self.waker.closed else [self.waker.fileno()]
+
+    def on_watch_ready(self, fds: list[int]) -> None:
+        if self.waker.closed or self.waker.fileno() not in fds:
+            return
+        for callback, args in self.waker.drain():
+            e = Envelope(env_mod.next_id(), "request", getattr(callback, "__name__", "callback"), None, None,
+                         self.name)
+            self._call(e, None, None, {}, hook=_bind(callback, args))
 
     # ------------------------------------------------------------------ messages
     def on_message(self, msg: Any, sender: Any) -> None:
@@ -367,6 +388,15 @@ class ServiceActor(RuntimeActor):
         out: dict[str, Any] = {"handled": self._count}
         if self.outbox is not None:
             out["queued"] = self.outbox.queued()
+        hung = getattr(self.service, "runtime_hung", None)
+        if hung is not None:  # the heartbeat: a task runner stuck past its limit and grace says why
+            try:
+                reason = hung()
+            except Exception as exc:  # noqa: BLE001 - stats must never crash the actor
+                reason = None
+                out["stats_error"] = str(exc)
+            if reason:
+                out["hung"] = str(reason)
         extra = getattr(self.service, "runtime_stats", None)
         if extra is not None:
             try:
@@ -374,3 +404,10 @@ class ServiceActor(RuntimeActor):
             except Exception as exc:  # noqa: BLE001 - stats must never crash the actor
                 out["stats_error"] = str(exc)
         return out
+
+
+def _bind(callback: Callable[..., Any], args: tuple[Any, ...]) -> Callable[[], Any]:
+    def run() -> Any:
+        return callback(*args)
+
+    return run

@@ -17,26 +17,35 @@ supervisors do:
   then SIGKILL by pid);
 * hang detection: children are pinged every second; one silent for longer
   than its ``hang_timeout`` option (default 10 s) is killed and restarted.
+  Long work does not look like a hang: services run tasks off their loop and
+  keep answering. A task runner stuck past its task's limit and grace says so
+  in its pong (the heartbeat's ``hung`` reason), and is killed and restarted
+  at once (``supervisor.child.hang_killed``).
 
 Exit notices are matched by address, which de-duplicates Thespian's doubles.
 The root supervisor is also the name registry: it knows every node of the tree,
 answers lookups and pushes address changes to those who looked a name up.
-Every start, exit, restart and escalation is published on the bus as
-``supervisor.<event>``.
+Every start, exit, restart, kill and escalation is published on the bus as
+``supervisor.<event>`` and written as one line to the system log
+(``<data>/logs/symphony-<port>.log``, the file ``symphony start`` sends the
+system's output to).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from thespian.actors import ActorExitRequest
 
+from symphony_actors.config import SystemAddress
 from symphony_actors.domain import envelope as env_mod
 from symphony_actors.domain.errors import NotFoundError, UsageError
 from symphony_actors.ports.service import ChildSpec, SupervisorSpec
@@ -337,18 +346,18 @@ class Supervisor(RuntimeActor):
             if child.address is None:
                 continue
             if child.kill_at is not None and now > child.kill_at and child.pid:
-                child.detail = "killed after its shutdown timeout"
+                if child.detail != "killed after its shutdown timeout":
+                    child.detail = "killed after its shutdown timeout"
+                    self._publish("supervisor.child.killed", child)
                 self._kill(child)
             elif child.state == "starting":
                 limit = child.hang_timeout
                 if limit is not None and now - child.last_pong > limit and child.pid:
-                    child.detail = f"hung while starting for {limit:g} s"
-                    self._kill(child)
+                    self._hang_kill(child, f"hung while starting for {limit:g} s")
             elif child.state == "running":
                 limit = child.hang_timeout
                 if limit is not None and now - child.last_pong > limit and child.pid:
-                    child.detail = f"hung: no answer to pings for {limit:g} s"
-                    self._kill(child)
+                    self._hang_kill(child, f"hung: no answer to pings for {limit:g} s")
                 else:
                     self.send(child.address, Ping(0, now))
         if self.phase != "stopped":
@@ -361,6 +370,13 @@ class Supervisor(RuntimeActor):
         except ProcessLookupError:
             return
 
+    def _hang_kill(self, child: _Child, detail: str) -> None:
+        if child.detail == detail:
+            return  # killed already; its exit notice is on the way
+        child.detail = detail
+        self._publish("supervisor.child.hang_killed", child)
+        self._kill(child)
+
     # ------------------------------------------------------------------ other messages
     def on_message(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, Started):
@@ -371,6 +387,9 @@ class Supervisor(RuntimeActor):
                 child.last_pong = time.time()
                 if child.pid is None:
                     child.pid = msg.pid
+                hung = msg.stats.get("hung") if isinstance(msg.stats, dict) else None
+                if hung and child.state == "running" and child.pid == msg.pid:
+                    self._hang_kill(child, f"hung: {hung}")
         elif isinstance(msg, ExitingNormally):
             child = self._by_name(msg.name)
             if child is not None and child.address == sender:
@@ -513,13 +532,36 @@ class Supervisor(RuntimeActor):
                                   **extra})
 
     def _publish_raw(self, topic: str, payload: dict[str, Any]) -> None:
+        payload["at"] = time.time()
+        self._syslog(topic, payload)
         if self.outbox is None:
             return
-        payload["at"] = time.time()
         try:
             self.outbox.put("bus", env_mod.event(topic, payload, sender=self.name))
         except UsageError:
             return
+
+    def _syslog(self, topic: str, payload: dict[str, Any]) -> None:
+        """One line per decision in the system log (appended with one write, as the launcher's lines are)."""
+        if self.init is None or not self.init.port:
+            return
+        what = topic.removeprefix("supervisor.")
+        who = payload.get("child") or ""
+        facts = " ".join(f"{k}={payload[k]}" for k in ("pid", "restarts", "strategy", "also") if payload.get(k))
+        why = payload.get("detail") or payload.get("reason") or ""
+        line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} supervisor {self.name}[{os.getpid()}]: {what} {who}"
+                f"{' ' + facts if facts else ''}{': ' + str(why) if why else ''}\n")
+        path = SystemAddress(self.init.port, Path(self.init.data_dir)).log_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode(errors="replace"))
+            finally:
+                os.close(fd)
+        except OSError as exc:  # the log is out of reach (disk full, removed): say so where the output goes
+            print(f"supervisor {self.name}: cannot write the system log {path}: {exc}: {line}", end="",
+                  file=sys.stderr, flush=True)
 
     def _by_name(self, name: str) -> _Child | None:
         return next((c for c in self.children if c.name == name), None)

@@ -50,6 +50,10 @@ class DagClient:
         result: dict[str, Any] = self._call(self.service, "cancel", run_id=run_id)
         return result
 
+    def logs(self, run_id: str, node: str | None = None, output: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(self.service, "logs", run_id=run_id, node=node, output=output)
+        return result
+
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(self.service, "list_runs", limit=limit)
         return result

@@ -1,12 +1,20 @@
 """Executor service: runs operator and instrument tasks dispatched by the DAG tracker.
 
 One executor actor per core (``exec-0``, ``exec-1``, ...). Tasks arrive in
-batches; the executor works through them in slices of ~20 ms, returning to
-the actor loop between slices so results leave promptly (one batched message
-per slice) and cancellations get through. Each task runs under a SIGALRM
-timeout when it has one. Non-empty results are recorded as artifacts (through
-an :class:`ArtifactPort`, with the run, node and parent artifacts as lineage)
-and their small values travel back inline for downstream inputs and predicates.
+batches and run one at a time on the executor's task thread
+(:class:`~.runner.TaskRunner`), never on the actor loop: the loop keeps
+answering pings and new batches, and delivers each result (with its attempt's
+output, log lines and times, ``on_attempts``) as soon as it exists. Each
+attempt has a time limit (the node's ``timeout``, else ``task_time_limit``,
+default one hour); past it the task fails with ``DeadlineExceeded`` at once, and
+a task thread that does not return within ``hang_grace`` (default 10 s) more
+makes the executor report itself hung, so its supervisor replaces the process
+(see :mod:`.runner`). Non-empty results are recorded as artifacts (through an
+:class:`ArtifactPort`, with the run, node and parent artifacts as lineage) and
+their small values travel back inline for downstream inputs and predicates.
+
+In-process runtimes without threads (``LocalRuntime``: its context has no
+``call_soon_threadsafe``) get the old behaviour: tasks run inline in slices.
 
 Exactly once: results are cached by task key (run, node, item, attempt). A
 restarted tracker re-dispatches unfinished tasks to the same executor with the
@@ -16,21 +24,26 @@ still waiting in its queue only once.
 
 from __future__ import annotations
 
-import signal
+import threading
 import time
-from types import FrameType
 from typing import Any, ClassVar
 
 import cbor2
 
 from symphony_actors.domain.errors import (
-    DeadlineExceeded,
     ServiceCrashed,
     SymphonyError,
     UsageError,
 )
 from symphony_actors.pit.dag import operators
 from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.runner import (
+    DEFAULT_GRACE_S,
+    DEFAULT_LIMIT_S,
+    TaskRunner,
+    install_output_capture,
+    run_inline,
+)
 from symphony_actors.pit.dag.tasks import TaskQueue
 from symphony_actors.ports.service import ServiceSettings
 
@@ -39,56 +52,88 @@ __all__ = ["Executor", "build"]
 SLICE_S = 0.02
 CACHE_MAX = 200_000
 INLINE_MAX = 64 * 1024  # results larger than this travel as an artifact reference only
-
-
-class _TaskTimeout(BaseException):
-    """Raised by SIGALRM inside a task that overran its timeout (BaseException: operators can't swallow it)."""
-
-
-def _alarm(signum: int, frame: FrameType | None) -> None:
-    raise _TaskTimeout()
+WATCH_S = 1.0           # how often the loop checks a running task's limit
 
 
 class Executor:
-    EXPORTS: ClassVar[frozenset[str]] = frozenset({"run_batch", "work", "stats", "forget_run"})
+    EXPORTS: ClassVar[frozenset[str]] = frozenset({"run_batch", "work", "watchdog", "stats", "forget_run"})
 
     def __init__(self, settings: ServiceSettings, artifacts: Any = None) -> None:
         self.name = settings.name
         self.data_dir = settings.data_dir
         self.tracker = str(settings.options.get("tracker", "dag"))
         self.record_artifacts = bool(settings.options.get("artifacts", True))
+        self.time_limit = float(settings.options.get("task_time_limit", DEFAULT_LIMIT_S))
+        self.grace = float(settings.options.get("hang_grace", DEFAULT_GRACE_S))
         self._artifacts = artifacts
+        self._thread_stores = threading.local()   # a task thread's own artifact store (SQLite is per thread)
         self.ctx: Any = None
         self.tasks = TaskQueue(CACHE_MAX)
+        self.runner: TaskRunner | None = None
         self.ran = 0
         self.working = False
+        self.watching = False
 
     def on_start(self, ctx: Any) -> None:
         self.ctx = ctx
-        signal.signal(signal.SIGALRM, _alarm)
+        post = getattr(ctx, "call_soon_threadsafe", None)
+        if post is not None:  # a real actor: tasks run on the task thread
+            install_output_capture()
+            self.runner = TaskRunner(self.name, self.tasks, self._run, lambda: post(self._deliver),
+                                     default_limit=self.time_limit, grace=self.grace)
+
+    def on_stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
 
     # ------------------------------------------------------------------ API
     def run_batch(self, tasks: list[Task]) -> int:
-        """Queue tasks; results go to the tracker's ``on_results`` in slices."""
-        replies = self.tasks.offer(tasks)  # a re-dispatch after a tracker restart is answered from the cache
+        """Queue tasks; each result goes to the tracker's ``on_results`` as soon as it is ready."""
+        # A re-dispatch after a tracker restart is answered from the cache.
+        replies = self.runner.offer(tasks) if self.runner is not None else self.tasks.offer(tasks)
         if replies:
             self.ctx.tell(self.tracker, "on_results", executor=self.name, results=replies)
-        if self.tasks and not self.working:
+        if self.runner is not None:
+            if not self.watching:
+                self.watching = True
+                self.ctx.call_later(WATCH_S, "watchdog")
+        elif self.tasks and not self.working:
             self.working = True
             self.ctx.call_later(0, "work")
         return len(tasks)
 
+    def watchdog(self) -> None:
+        """While tasks run: fail one past its limit at once (see :mod:`.runner`), every ``WATCH_S``."""
+        if self.runner is None:
+            return
+        more = self.runner.check()
+        self._deliver()
+        self.watching = more
+        if more:
+            self.ctx.call_later(WATCH_S, "watchdog")
+
+    def _deliver(self) -> None:
+        """On the loop: send the results finished so far, with their attempts' records first."""
+        assert self.runner is not None
+        done = self.runner.take()
+        if done:
+            self.ctx.tell(self.tracker, "on_attempts", attempts=[record for _, record in done])
+            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=[result for result, _ in done])
+
     def work(self) -> None:
-        """Run queued tasks for one slice, report their results, and come back for the rest."""
+        """Without task threads: run queued tasks for one slice, report them, and come back for the rest."""
         deadline = time.perf_counter() + SLICE_S
         results: list[tuple[Any, ...]] = []
+        records: list[dict[str, Any]] = []
         while self.tasks and (not results or time.perf_counter() < deadline):
             task = self.tasks.pop()
             assert task is not None
-            result = self._run(task)
+            result, record = run_inline(self.name, task, self._run, self.time_limit)
             self.tasks.done(task, result)
             results.append(result)
+            records.append(record)
         if results:
+            self.ctx.tell(self.tracker, "on_attempts", attempts=records)
             self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
         if self.tasks:
             self.ctx.call_later(0, "work")
@@ -97,40 +142,37 @@ class Executor:
 
     def forget_run(self, run_id: str) -> int:
         """Drop cached results and queued tasks of a finished or cancelled run."""
+        if self.runner is not None:
+            return self.runner.forget_run(run_id)
         return self.tasks.forget_run(run_id)
 
     def stats(self) -> dict[str, Any]:
-        return {"ran": self.ran, "queued": len(self.tasks), "cached": self.tasks.cached}
+        return {"ran": self.ran, "queued": len(self.tasks), "cached": self.tasks.cached,
+                "busy": self.runner is not None and self.runner.busy}
 
     def runtime_stats(self) -> dict[str, Any]:
         return self.stats()
 
+    def runtime_hung(self) -> str | None:
+        """The heartbeat's verdict: why the task thread is hung (past its limit and grace), else None."""
+        return self.runner.hung() if self.runner is not None else None
+
     # ------------------------------------------------------------------ one task
     def _run(self, task: Task) -> tuple[Any, ...]:
-        """(run, node, item, attempt, ok, value, artifact, error, started_at, seconds)."""
+        """(run, node, item, attempt, ok, value, artifact, error, started_at, seconds); on the task thread."""
         t0 = time.time()
-        timer = task.timeout_s is not None and task.timeout_s > 0
         operators.CURRENT = task
         try:
             op = operators.resolve_operator(task.type)
-            if timer:
-                signal.setitimer(signal.ITIMER_REAL, float(task.timeout_s or 0))
-            try:
-                value = op(task.params, task.inputs)
-            finally:
-                if timer:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+            value = op(task.params, task.inputs)
             self.ran += 1
             artifact = self._record(task, value)
             if artifact is not None and _size(value) > INLINE_MAX:
                 value = None
             return (task.run_id, task.node_id, task.item, task.attempt, True, value, artifact, None, t0,
                     time.time() - t0)
-        except _TaskTimeout:
-            err: SymphonyError = DeadlineExceeded(f"node {task.node_id!r} did not finish within "
-                                                  f"{task.timeout_s:g} s", node=task.node_id)
         except SymphonyError as exc:
-            err = exc
+            err: SymphonyError = exc
         except Exception as exc:  # noqa: BLE001 - an operator's bug is that node's failure, not the executor's
             err = ServiceCrashed(f"node {task.node_id!r} ({task.type}) raised {type(exc).__name__}: {exc}",
                                  node=task.node_id, remote_type=type(exc).__name__)
@@ -155,11 +197,14 @@ class Executor:
                                run_id=task.run_id, node_id=task.node_id, parents=task.parents))
 
     def _store(self) -> Any:
-        if self._artifacts is None:
+        if self._artifacts is not None:
+            return self._artifacts
+        store = getattr(self._thread_stores, "store", None)
+        if store is None:
             from symphony_actors.pit.artifacts.store import ArtifactStore
 
-            self._artifacts = ArtifactStore.open(self.data_dir)
-        return self._artifacts
+            store = self._thread_stores.store = ArtifactStore.open(self.data_dir)
+        return store
 
 
 def _size(value: Any) -> int:

@@ -14,6 +14,11 @@ actor process.
 | ``builtin.hash`` | CPU-bound: ``params.rounds`` BLAKE2b rounds over its input; returns the hex digest |
 | ``builtin.call`` | calls ``params.callable`` (``module:function``, only if allowed: see ``callables.py``) |
 | ``builtin.count`` | appends ``<run> <node> <item>`` to ``params.path`` (exactly-once checks), returns its input |
+
+Operators run on an executor's task thread. :func:`log` keeps a line with the
+attempt (``symphony logs RUN NODE``), as does anything they ``print``; long
+operators should sleep with :func:`sleep` or check :func:`cancelled`, so that
+their time limit stops them (see :mod:`.runner`).
 """
 
 from __future__ import annotations
@@ -21,15 +26,16 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from symphony_actors.domain.errors import ExtensionFailed, NotFoundError, PermissionDenied, UsageError
 from symphony_actors.domain.workflow import callables
 from symphony_actors.hosting import load_factory
+from symphony_actors.pit.dag.runner import cancelled, log
+from symphony_actors.pit.dag.runner import sleep as limited_sleep
 
-__all__ = ["CURRENT", "OPERATORS", "resolve_operator"]
+__all__ = ["CURRENT", "OPERATORS", "cancelled", "limited_sleep", "log", "resolve_operator"]
 
 Operator = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 CURRENT: Any = None  # the Task being run by this executor process (set by the executor)
@@ -59,7 +65,9 @@ def sleep(params: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
     seconds = float(params.get("seconds", 0.0))
     if not 0 <= seconds <= 3600:
         raise UsageError(f"builtin.sleep: seconds must be within 0..3600, got {seconds}")
-    time.sleep(seconds)  # the operator's job is to take time
+    if params.get("log"):
+        log(f"sleeping {seconds:g} s", seconds=seconds)
+    limited_sleep(seconds)  # the operator's job is to take time; ends at the task's limit
     return _passthrough(inputs)
 
 

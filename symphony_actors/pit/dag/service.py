@@ -70,7 +70,7 @@ class _Run:
 class DagService:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "submit", "status", "list_runs", "cancel", "wait", "events", "result", "on_results", "retry",
-        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched"})
+        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched", "on_attempts", "logs"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         opts = settings.options
@@ -439,6 +439,24 @@ class DagService:
         for w in [w for w in run.waiters if id(w) == token]:
             run.waiters.remove(w)
             w.resolve(self._snapshot(run))
+
+    def on_attempts(self, attempts: list[dict[str, Any]]) -> None:
+        """Attempt records from an executor or extension actor (times, worker, host, output); kept with the run."""
+        assert self.store is not None
+        self.store.write_attempts(attempts)
+
+    def logs(self, run_id: str, node: str | None = None, output: bool = True) -> dict[str, Any]:
+        """Every attempt of a run (or of ``node``): start and end times, worker, host, and unless ``output`` is
+        False its stdout, stderr and log lines."""
+        assert self.store is not None
+        attempts = self.store.attempts(run_id, node, output)
+        if not attempts:
+            if run_id not in self.runs:
+                self.store.run(run_id)  # NotFoundError for an unknown run
+            index = self.runs[run_id].engine.index if run_id in self.runs else None
+            if node is not None and index is not None and node not in index:
+                raise NotFoundError(f"run {run_id!r} has no node {node!r}", run_id=run_id, node=node)
+        return {"run_id": run_id, "node": node, "attempts": attempts}
 
     def stats(self) -> dict[str, Any]:
         active = sum(1 for r in self.runs.values() if r.status == "running")

@@ -13,6 +13,11 @@ Records (lists, CBOR-encoded together):
 * ``["n", seq, at, node, status, attempt, detail, error, artifact, result]``: a node transition
 * ``["r", seq, at, topic_suffix, payload]``: a run event (queued, started, finished, ...)
 * ``["a", node, attempt, executor]``: a task handed to an executor (not an event)
+
+Attempts (table ``attempts``, one row per run, node, item and attempt): when it
+ran, on which worker (executor or extension actor) and host, and what it left
+behind (stdout, stderr, ``log`` lines; bounded per attempt by the runner, with a
+truncation marker). Written as executors report them, read by ``DagService.logs``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ CREATE TABLE IF NOT EXISTS log(
     run_id TEXT NOT NULL, last_seq INTEGER NOT NULL, part INTEGER NOT NULL, records BLOB NOT NULL,
     PRIMARY KEY(run_id, part)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
+CREATE TABLE IF NOT EXISTS attempts(
+    run_id TEXT NOT NULL, node TEXT NOT NULL, item INTEGER NOT NULL, attempt INTEGER NOT NULL,
+    worker TEXT, host TEXT, started REAL, ended REAL, ok INTEGER, output BLOB,
+    PRIMARY KEY(run_id, node, item, attempt)) WITHOUT ROWID;
 """
+OUTPUT_MAX = 256 * 1024   # bytes of encoded output kept per attempt, whatever the worker sent
 
 NodeState = tuple[str, int, str | None, Any, str | None, Any]  # status, attempt, executor, result, artifact, error
 
@@ -104,6 +114,46 @@ class DagStore:
                 self.db.execute("ROLLBACK")
             self._parts.clear()
             raise StorageError(f"checkpoint write failed: {exc}") from exc
+
+    def write_attempts(self, attempts: Iterable[dict[str, Any]]) -> int:
+        """Store attempt records (``runner.Attempt.record``); a record seen again replaces the first."""
+        rows = []
+        for a in attempts:
+            output = {k: a.get(k) for k in ("stdout", "stderr", "log", "error", "truncated") if a.get(k)}
+            blob = cbor2.dumps(output) if output else None
+            if blob is not None and len(blob) > OUTPUT_MAX:  # an unbounded worker's output: cut here, and say so
+                output = {"stdout": str(output.get("stdout") or "")[:OUTPUT_MAX // 4],
+                          "stderr": str(output.get("stderr") or "")[:OUTPUT_MAX // 4],
+                          "log": list(output.get("log") or [])[:100], "error": output.get("error"),
+                          "truncated": True}
+                blob = cbor2.dumps(output)
+            rows.append((str(a["run_id"]), str(a["node"]), int(a.get("item", -1)), int(a.get("attempt", 1)),
+                         a.get("worker"), a.get("host"), a.get("started"), a.get("ended"),
+                         int(bool(a.get("ok"))), blob))
+        if not rows:
+            return 0
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot record task attempts: {exc}") from exc
+        return len(rows)
+
+    def attempts(self, run_id: str, node: str | None = None, output: bool = True) -> list[dict[str, Any]]:
+        """Attempts of a run (or of one node), in the order they started."""
+        cols = "node, item, attempt, worker, host, started, ended, ok" + (", output" if output else "")
+        sql = f"SELECT {cols} FROM attempts WHERE run_id=?" + (" AND node=?" if node is not None else "")
+        args: tuple[Any, ...] = (run_id, node) if node is not None else (run_id,)
+        out: list[dict[str, Any]] = []
+        for row in self.db.execute(sql + " ORDER BY started, node, item, attempt", args):
+            rec: dict[str, Any] = {"node": row[0], "item": row[1], "attempt": row[2], "worker": row[3],
+                                   "host": row[4], "started": row[5], "ended": row[6], "ok": bool(row[7]),
+                                   "seconds": (row[6] - row[5]) if row[5] is not None and row[6] is not None
+                                   else None}
+            if output:
+                rec.update({"stdout": "", "stderr": "", "log": [], "error": None, "truncated": False})
+                rec.update(decode(row[8]) or {})
+            out.append(rec)
+        return out
 
     # ------------------------------------------------------------------ reads
     def run(self, run_id: str) -> dict[str, Any]:

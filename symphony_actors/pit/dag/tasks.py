@@ -2,8 +2,11 @@
 
 Tasks are keyed by (run, node, item, attempt). A key is queued once; its result
 is cached, so a task re-dispatched by a restarted tracker is answered from the
-cache instead of running again, and one still waiting in the queue is not
-queued twice (see docs/dag.md, "Checkpoints and recovery").
+cache instead of running again, and one still waiting in the queue, or running
+(on a task runner's thread, between :meth:`TaskQueue.pop` and
+:meth:`TaskQueue.done`), is not queued twice (see docs/dag.md, "Checkpoints and
+recovery"). Not thread-safe by itself: a :class:`~.runner.TaskRunner` holds its
+lock around every call.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class TaskQueue:
         self.cache_max = cache_max
         self._queue: deque[Task] = deque()
         self._queued: set[Key] = set()
+        self._running: set[Key] = set()
         self._done: OrderedDict[Key, tuple[Any, ...]] = OrderedDict()
 
     def offer(self, tasks: list[Task]) -> list[tuple[Any, ...]]:
@@ -37,7 +41,7 @@ class TaskQueue:
             result = self._done.get(key)
             if result is not None:
                 cached.append(result)
-            elif key not in self._queued:
+            elif key not in self._queued and key not in self._running:
                 self._queued.add(key)
                 self._queue.append(t)
         return cached
@@ -46,11 +50,15 @@ class TaskQueue:
         if not self._queue:
             return None
         task = self._queue.popleft()
-        self._queued.discard(key_of(task))
+        key = key_of(task)
+        self._queued.discard(key)
+        self._running.add(key)
         return task
 
     def done(self, task: Task, result: tuple[Any, ...]) -> None:
-        self._done[key_of(task)] = result
+        key = key_of(task)
+        self._running.discard(key)
+        self._done[key] = result
         if len(self._done) > self.cache_max:
             self._done.popitem(last=False)
 
@@ -62,6 +70,7 @@ class TaskQueue:
         before = len(self._queue)
         self._queue = deque(t for t in self._queue if t.run_id != run_id)
         self._queued = {k for k in self._queued if k[0] != run_id}
+        self._running = {k for k in self._running if k[0] != run_id}
         return len(keys) + before - len(self._queue)
 
     def __len__(self) -> int:
