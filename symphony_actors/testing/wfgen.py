@@ -48,5 +48,5 @@ def generate(recipe: str, tasks: int, *, seed: int = 1) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     workflow.write_json(tmp)
-    os.replace(tmp, path)  # atomic: a concurrent or interrupted run never sees half a file
+    tmp.replace(path)  # atomic: a concurrent or interrupted run never sees half a file
     return path

@@ -22,7 +22,7 @@ from .conftest import running_system
 
 pytest.importorskip("wfcommons", reason="needs the wfcommons extra: pip install -e '.[wfcommons]'")
 
-from symphony_actors.testing.wfgen import RECIPES, generate  # noqa: E402
+from symphony_actors.testing.wfgen import RECIPES, generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TASKS = 10_000
