@@ -166,8 +166,11 @@ class Client:
         return sub
 
     # ------------------------------------------------------------------ workflows
-    def run_workflow(self, workflow: Any, params: dict[str, Any] | None = None) -> RunHandle:
-        """Start a run of a workflow or template: an object, a file path, or document bytes."""
+    def run_workflow(self, workflow: Any, params: dict[str, Any] | None = None, *,
+                     max_size: int | None = None) -> RunHandle:
+        """Start a run of a workflow or template: an object, a file path, or document bytes.
+
+        A file larger than 64 MiB is refused unless ``max_size`` (bytes) allows it."""
         from pathlib import Path
 
         from symphony_actors.domain.workflow import Template, Workflow, dumps_binary
@@ -176,7 +179,9 @@ class Client:
         if isinstance(workflow, Workflow | Template):
             document: bytes = dumps_binary(workflow, level=3)
         elif isinstance(workflow, str | Path):
-            document = read_bytes(workflow)
+            from symphony_actors.domain.workflow._decode import DEFAULT_LIMITS, Limits
+
+            document = read_bytes(workflow, DEFAULT_LIMITS if max_size is None else Limits(max_bytes=max_size))
             if document[:1] == b"{" and b'"schemaVersion"' in document[:4096]:
                 import orjson
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
+from symphony_actors.commands.workflow import add_max_size, suggest_size
 from symphony_actors.config import resolve
-from symphony_actors.domain.errors import NotRunningError, UsageError
+from symphony_actors.domain.errors import NotRunningError, ProtocolError, UsageError
 
 __all__ = ["follow_run", "parse_params", "register"]
 
@@ -88,7 +89,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = parse_params(args.param or [])
     with _client(args) as client:
         started = time.perf_counter()
-        run = client.run_workflow(args.file, params)
+        try:
+            run = client.run_workflow(args.file, params, max_size=args.max_size)
+        except ProtocolError as exc:
+            if exc.reason != "oversize":
+                raise
+            raise ProtocolError(f"{exc}: pass --max-size (e.g. --max-size {suggest_size(args.file)}) to read it",
+                                reason="oversize", file=str(args.file)) from None
         print(f"started run {run.run_id}", file=sys.stderr)
         try:
             snap = follow_run(run, quiet=args.json)
@@ -194,6 +201,7 @@ def register(sub: Any) -> None:
     p.add_argument("file", help="workflow or template (JSON or binary), or a WfFormat instance")
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="template parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print the final state as JSON, no progress bar")
+    add_max_size(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("runs", help="list recent runs")
     p.add_argument("--limit", type=int, default=20)

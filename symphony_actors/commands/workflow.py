@@ -1,7 +1,8 @@
 """``symphony validate FILE`` and ``symphony convert IN OUT``: workflow files, checked and converted offline.
 
 FILE may be a workflow or template in our JSON or binary form, or a WfCommons
-WfFormat 1.5 instance (imported on the fly). ``validate`` prints every problem
+WfFormat 1.4/1.5/1.6 instance (imported on the fly). Files over 64 MiB are
+refused unless ``--max-size`` allows more (a 50k-task WfFormat file is ~100 MB). ``validate`` prints every problem
 (exit 1) or a summary: nodes, edges, depth, width (exit 0). ``convert`` writes
 OUT as JSON (``*.json``) or binary (``*.wfb``, ``*.cbor``, ``*.bin``; or ``--to``).
 Undecodable input exits 2 with one line naming what is wrong.
@@ -17,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from symphony_actors.domain.errors import Problem, ProtocolError, ValidationError
+from symphony_actors.domain.errors import Problem, ProtocolError, UsageError, ValidationError
+from symphony_actors.domain.workflow._decode import DEFAULT_LIMITS, Limits
 from symphony_actors.domain.workflow.formats import (
     MAGIC,
     Document,
@@ -31,7 +33,55 @@ from symphony_actors.domain.workflow.templates import Template
 from symphony_actors.domain.workflow.validate import check
 from symphony_actors.domain.workflow.wfformat import import_wfformat, is_wfformat
 
-__all__ = ["read_document", "register"]
+__all__ = ["add_max_size", "limits_for", "parse_size", "read_document", "register", "suggest_size"]
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """``"200M"`` -> bytes (suffixes K, M, G in powers of 1024, optional ``B``/``iB``)."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = raw[-1:] if raw[-1:] in _UNITS and raw[-1:] else ""
+    try:
+        value = float(raw[:-1] if unit else raw)
+    except ValueError:
+        raise UsageError(f"bad size {text!r}: expected a number with an optional K, M or G") from None
+    if not value > 0:
+        raise UsageError(f"bad size {text!r}: must be positive")
+    return int(value * _UNITS[unit])
+
+
+def _size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_max_size(p: Any) -> None:
+    p.add_argument("--max-size", type=_size_arg, metavar="SIZE", default=None,
+                   help=f"largest file to read (default {DEFAULT_LIMITS.max_bytes // 2**20}M; e.g. 512M)")
+
+
+def limits_for(max_size: int | None) -> Limits:
+    return DEFAULT_LIMITS if max_size is None else Limits(max_bytes=max_size,
+                                                         max_decompressed=max(max_size * 4,
+                                                                              DEFAULT_LIMITS.max_decompressed))
+
+
+def _read(path: Path, limits: Limits) -> bytes:
+    try:
+        return read_bytes(path, limits)
+    except ProtocolError as exc:
+        if exc.details.get("reason") != "oversize":
+            raise
+        raise ProtocolError(f"{exc}: pass --max-size (e.g. --max-size {suggest_size(path)}) to read it",
+                            reason="oversize", file=str(path)) from None
+
+
+def suggest_size(path: str | Path) -> str:
+    """A ``--max-size`` value that admits the file at ``path``."""
+    return f"{-(-Path(path).stat().st_size // 2**20) + 1}M"
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +90,7 @@ def register(subparsers: Any) -> None:
                                           "(exit 1) or a summary (exit 0).")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_max_size(p)
     p.set_defaults(func=_validate)
 
     p = subparsers.add_parser("convert", help="convert a workflow file between JSON and binary",
@@ -48,14 +99,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
     p.add_argument("--to", choices=("json", "binary"), help="output format (default: by OUT's suffix)")
+    add_max_size(p)
     p.set_defaults(func=_convert)
 
 
-def read_document(path: Path) -> tuple[Document, str]:
+def read_document(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Document, str]:
     """The workflow or template in ``path`` and the format it was in (json, binary, wfformat)."""
-    data = read_bytes(path)
+    data = _read(path, limits)
     if data[:len(MAGIC)] == MAGIC:
-        return loads_binary(data), "binary"
+        return loads_binary(data, limits), "binary"
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -90,7 +142,7 @@ def _print_problems(path: Path, problems: list[Problem] | tuple[Problem, ...], a
 
 def _validate(args: argparse.Namespace) -> int:
     try:
-        obj, fmt = read_document(args.file)
+        obj, fmt = read_document(args.file, limits_for(args.max_size))
     except ValidationError as exc:  # the document's shape is wrong: list every problem
         return _print_problems(args.file, exc.problems, args.json)
     problems, summary = _problems_of(obj)
@@ -109,7 +161,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     fmt = args.to or format_for(args.output)
     try:
-        obj, source = read_document(args.input)
+        obj, source = read_document(args.input, limits_for(args.max_size))
     except ValidationError as exc:
         return _print_problems(args.input, exc.problems, False)
     save(obj, args.output, format=fmt)

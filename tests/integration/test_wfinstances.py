@@ -69,3 +69,18 @@ def test_cli_validates_and_converts_an_instance(shared_data: Path, tmp_path: Pat
     assert main(["convert", str(path), str(tmp_path / "w.wfb")]) == 0
     assert main(["convert", str(tmp_path / "w.wfb"), str(tmp_path / "w.json")]) == 0
     assert main(["validate", str(tmp_path / "w.json")]) == 0
+
+
+def test_a_file_over_the_size_limit_is_refused_with_a_way_round_it(shared_data: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Over the limit: exit 2 naming the size and --max-size; with a larger --max-size it is read."""
+    path = next(p for p in instances(shared_data) if p.stat().st_size > 4096)
+    assert main(["validate", str(path), "--max-size", "4K"]) == 2
+    err = capsys.readouterr().err
+    assert "over the limit of 4096" in err and "--max-size" in err, err
+    assert main(["convert", str(path), str(tmp_path / "w.wfb"), "--max-size", "4K"]) == 2
+    assert "--max-size" in capsys.readouterr().err
+    assert main(["validate", str(path), "--max-size", "64M"]) == 0
+    with pytest.raises(SystemExit):
+        main(["validate", str(path), "--max-size", "lots"])
+    assert "bad size 'lots'" in capsys.readouterr().err

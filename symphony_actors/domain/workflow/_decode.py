@@ -122,19 +122,38 @@ class _Reader:
         if depth >= self.limits.max_depth:
             raise _TooDeep(path)
         if isinstance(v, list):
+            if self.plain(v):  # the common case (file lists, arguments): no per-item path strings
+                return tuple(v)
             return tuple([self.value(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)])
         if isinstance(v, dict):
             if len(v) == 1 and "$param" in v:
                 return self.param_ref(v, path)
+            if type(v) is dict and (got := self.flat(v)) is not None:
+                return got
             out = {}
+            m = self.limits.max_string
             for k, x in v.items():
                 if not isinstance(k, str):
                     self.bad(path, f"object keys must be strings, got {_kind(k)}")
+                    continue
+                t = type(x)
+                if (t is str and len(x) <= m) or t is bool or x is None:  # no path string to build
+                    out[k] = x
                     continue
                 out[k] = self.value(x, f"{path}.{k}", depth + 1)
             return FrozenDict._wrap(out)
         self.bad(path, f"unsupported value of type {_kind(v)}")
         return None
+
+    def plain(self, v: list[Any]) -> bool:
+        """Whether every item of ``v`` is a plain scalar within the limits (nothing to name or freeze)."""
+        m = self.limits.max_string
+        for x in v:
+            t = type(x)
+            if not ((t is str and len(x) <= m) or (t is int and -(2**63) <= x < 2**64)
+                    or (t is float and math.isfinite(x)) or t is bool or x is None):
+                return False
+        return True
 
     def flat(self, v: dict[str, Any]) -> FrozenDict[str, Any] | None:
         """A dict of string keys and plain scalars, frozen without recursion; ``None`` if it is not one."""

@@ -1,10 +1,14 @@
-"""Import WfCommons WfFormat (schema 1.5) workflow instances into the model.
+"""Import WfCommons WfFormat (schemas 1.4, 1.5 and 1.6) workflow instances into the model.
 
 WfFormat (https://wfcommons.org/format) records a workflow as tasks with
 ``parents``/``children`` and input/output *files*, plus an ``execution`` section
 with what each task ran (``command``), for how long and where. The import:
 
-* each task becomes an ``operator`` node of type ``wfcommons.task/<program>``;
+* each task becomes an ``operator`` node of type ``wfcommons.task/<kind>``, the
+  kind being the task's ``category`` when it has one, else its ``program``
+  (a program named ``-``, as Nextflow records some, gives no kind), else its
+  ``name`` when that is a short word (Nextflow names tasks by whole shell
+  scripts, which are not kinds), else plain ``wfcommons.task``;
   ``params`` hold ``program``, ``arguments`` and the inputs read from outside
   the workflow (``external_inputs``); ``meta`` keeps the task's name and its
   execution record (runtime, cores, memory, machines, ...);
@@ -14,6 +18,11 @@ with what each task ran (``command``), for how long and where. The import:
   control edge;
 * ids that do not fit our node id rules are rewritten (``meta.wf_id`` keeps
   the original); file sizes go to the workflow's ``meta.file_sizes``.
+
+Schema 1.6 (what the ``wfcommons`` package writes today) differs from 1.5 only
+in fields the import ignores. Schema 1.4 keeps everything under
+``workflow.tasks`` (each task with its ``files``, ``command`` and run figures);
+it is rewritten into the 1.5 shape first (:func:`_from_v14`).
 """
 
 from __future__ import annotations
@@ -33,16 +42,17 @@ from symphony_actors.domain.workflow.model import Edge, EdgeKind, Node, NodeKind
 
 __all__ = ["SUPPORTED_SCHEMAS", "import_wfformat", "is_wfformat", "load_wfformat"]
 
-SUPPORTED_SCHEMAS = ("1.5",)
+SUPPORTED_SCHEMAS = ("1.4", "1.5", "1.6")
 _BAD_ID = re.compile(r"[^A-Za-z0-9_:@+-]")
 _BAD_PROGRAM = re.compile(r"[^A-Za-z0-9_.:+-]")
 _BAD_PORT = re.compile(r"[\s\x00-\x1f\x7f]")
+_KIND_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}")
 
 
 def is_wfformat(doc: Any) -> bool:
     """Whether ``doc`` (a parsed JSON object) looks like a WfFormat instance."""
     return (isinstance(doc, Mapping) and "schemaVersion" in doc and isinstance(doc.get("workflow"), Mapping)
-            and "specification" in doc["workflow"])
+            and ("specification" in doc["workflow"] or isinstance(doc["workflow"].get("tasks"), list)))
 
 
 def load_wfformat(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Workflow:
@@ -62,12 +72,63 @@ def _node_id(raw: str, used: set[str]) -> str:
     return nid
 
 
+def _kind(value: Any) -> str | None:
+    """``value`` as the ``/<kind>`` part of a node type, or None if nothing meaningful is left."""
+    if not isinstance(value, str):
+        return None
+    kind = _BAD_PROGRAM.sub("_", value.strip())[:128].strip("_.:+-")
+    return kind if kind and _KIND_WORD.match(kind) else None
+
+
+def _node_type(category: Any, program: str | None, name: Any) -> str:
+    """The task's category, else its program, else its name if a short word: see the module doc."""
+    kind = _kind(category) or _kind(program)
+    if kind is None and isinstance(name, str) and _KIND_WORD.fullmatch(name):
+        kind = name
+    return f"wfcommons.task/{kind}" if kind else "wfcommons.task"
+
+
+def _from_v14(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A 1.4 document rewritten into the 1.5 shape (specification + execution); unknown fields dropped."""
+    wf = doc["workflow"]
+    tasks = wf.get("tasks")
+    named = {t["name"]: t.get("id") or t["name"] for t in tasks if isinstance(t, Mapping)
+             and isinstance(t.get("name"), str)} if isinstance(tasks, list) else {}
+    spec: list[Any] = []
+    runs: list[dict[str, Any]] = []
+    sizes: dict[str, int] = {}
+    for t in tasks if isinstance(tasks, list) else ():
+        if not isinstance(t, Mapping):
+            spec.append(t)  # reported by the shape checks
+            continue
+        tid = t.get("id") or t.get("name")
+        files = [f for f in t.get("files", ()) if isinstance(f, Mapping) and isinstance(f.get("name"), str)] \
+            if isinstance(t.get("files", ()), list) else []
+        for f in files:
+            size = f.get("sizeInBytes", f.get("size"))
+            if isinstance(size, int):
+                sizes.setdefault(f["name"], size)
+        spec.append({"id": tid, "name": t.get("name", tid), "category": t.get("category"),
+                     **{k: [named.get(x, x) for x in v] if isinstance(v := t.get(k, []), list) else v
+                        for k in ("parents", "children")},
+                     "inputFiles": [f["name"] for f in files if f.get("link") == "input"],
+                     "outputFiles": [f["name"] for f in files if f.get("link") == "output"]})
+        run = {k: v for k, v in t.items() if k not in ("name", "id", "category", "type", "parents", "children",
+                                                      "files")}
+        runs.append({"id": tid, **run})
+    execution = {k: wf[k] for k in ("makespanInSeconds", "executedAt", "machines") if k in wf}
+    return {**{k: v for k, v in doc.items() if k != "workflow"},
+            "workflow": {"specification": {"tasks": spec, "files": [{"id": f, "sizeInBytes": n}
+                                                                    for f, n in sizes.items()]},
+                         "execution": {**execution, "tasks": runs}}}
+
+
 def _port(name: str) -> str:
     return _BAD_PORT.sub("_", name)[:256] or "_"
 
 
 def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None = None) -> Workflow:
-    """A :class:`Workflow` from a WfFormat 1.5 document (parsed or JSON text).
+    """A :class:`Workflow` from a WfFormat 1.4, 1.5 or 1.6 document (parsed or JSON text).
 
     Raises :class:`ProtocolError` for undecodable JSON or an unsupported schema
     version and :class:`ValidationError` (every problem, with paths such as
@@ -88,6 +149,8 @@ def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None
     if version not in SUPPORTED_SCHEMAS:
         raise ProtocolError(f"WfFormat schema {version} is not supported (supported: "
                             f"{', '.join(SUPPORTED_SCHEMAS)})", reason="bad_version", path="schemaVersion")
+    if version == "1.4":
+        doc = _from_v14(doc)
     problems: list[Problem] = []
     spec = doc["workflow"]["specification"]
     tasks = spec.get("tasks") if isinstance(spec, Mapping) else None
@@ -125,7 +188,7 @@ def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None
         ids[tid] = _node_id(tid, used)
         for f in lists["outputFiles"]:
             writer.setdefault(f, tid)
-        clean.append({"id": tid, "name": t.get("name", tid), "index": i, **lists})
+        clean.append({"id": tid, "name": t.get("name", tid), "category": t.get("category"), "index": i, **lists})
     if problems:
         raise ValidationError(problems, subject="WfFormat document")
 
@@ -138,7 +201,7 @@ def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None
         cmd = run.get("command")
         command: Mapping[str, Any] = cmd if isinstance(cmd, Mapping) else {}
         program = command.get("program") if isinstance(command.get("program"), str) else None
-        node_type = f"wfcommons.task/{_BAD_PROGRAM.sub('_', program)[:128]}" if program else "wfcommons.task"
+        node_type = _node_type(run.get("category") or t["category"], program, t["name"])
         params: dict[str, Any] = {}
         if program:
             params["program"] = program

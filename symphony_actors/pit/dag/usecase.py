@@ -34,9 +34,17 @@ import cbor2
 
 from symphony_actors.domain.errors import BusyError
 from symphony_actors.domain.ids import new_run_id
-from symphony_actors.domain.workflow import EdgeKind, NodeKind, Workflow, dumps_binary, to_workflow
+from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, dumps_binary, to_workflow
 
 __all__ = ["RunPlan", "RunWorkflow"]
+
+
+def _edges_into(wf: Workflow) -> dict[str, list[Edge]]:
+    """Each node's incoming edges, in one pass (``wf.edges_into`` per node would be O(N * E))."""
+    into: dict[str, list[Edge]] = {}
+    for e in wf.edges:
+        into.setdefault(e.target, []).append(e)
+    return into
 
 
 @dataclass
@@ -97,19 +105,20 @@ class RunWorkflow:
 
     def _fresh(self, wf: Workflow, order: tuple[str, ...]) -> dict[str, str]:
         """Nodes whose earlier output is still fresh (control nodes are cheap and always re-evaluated)."""
+        into = _edges_into(wf)  # one pass over the edges, not one per node
         specs = []
         for node_id in order:
             node = wf.node(node_id)
-            deps = [e.source for e in wf.edges_into(node_id)]
+            deps = [e.source for e in into.get(node_id, ())]
             specs.append({"node": node_id, "type": node.type, "params": dict(node.params), "deps": deps})
         answer = self.stale.fresh_nodes(nodes=specs)
         fresh = dict(answer.get("fresh", {}))
         return {n: a for n, a in fresh.items() if wf.node(n).kind is not NodeKind.CONTROL
-                and self._upstream_all(wf, n, fresh)}
+                and self._upstream_all(into.get(n, ()), fresh)}
 
     @staticmethod
-    def _upstream_all(wf: Workflow, node_id: str, fresh: dict[str, str]) -> bool:
-        return all(e.source in fresh or e.kind is not EdgeKind.DATA for e in wf.edges_into(node_id))
+    def _upstream_all(edges: list[Edge] | tuple[Edge, ...], fresh: dict[str, str]) -> bool:
+        return all(e.source in fresh or e.kind is not EdgeKind.DATA for e in edges)
 
     def _values(self, reused: dict[str, str]) -> dict[str, Any]:
         if self.artifacts is None:
@@ -154,13 +163,14 @@ class RunWorkflow:
                                         success=nodes.get(node_id, {}).get("status") == "succeeded")
         recorded = 0
         if self.stale is not None:
+            into = _edges_into(plan.workflow)
             for node_id in plan.order:
                 info = nodes.get(node_id, {})
                 artifact = info.get("artifact")
                 if not artifact or node_id in plan.reused or info.get("status") != "succeeded":
                     continue
                 node = plan.workflow.node(node_id)
-                parents = [nodes.get(e.source, {}).get("artifact") for e in plan.workflow.edges_into(node_id)]
+                parents = [nodes.get(e.source, {}).get("artifact") for e in into.get(node_id, ())]
                 self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
                                   inputs=[p for p in parents if p], node=node_id, run=run_id)
                 recorded += 1

@@ -96,3 +96,42 @@ def test_shape_problems_have_paths() -> None:
     assert [p.path for p in info.value.problems] == [
         "workflow.specification.tasks[0].id", "workflow.specification.tasks[1].parents",
         "workflow.specification.tasks[2]", "workflow.specification.tasks[4].id"]
+
+
+def test_schema_1_6_imports_like_1_5() -> None:
+    """The wfcommons package writes 1.6 today; the same tasks give the same workflow as under 1.5."""
+    wf15 = import_wfformat(instance(TASKS))
+    wf16 = import_wfformat({**instance(TASKS), "schemaVersion": "1.6", "runtimeSystem": {"name": "wfcommons"}})
+    assert wf16.replace(meta=wf15.meta) == wf15 and wf16.meta["schemaVersion"] == "1.6"
+
+
+def test_schema_1_4_tasks_with_inline_files_are_rewritten() -> None:
+    """1.4 keeps tasks, files and run figures under workflow.tasks; parents may name tasks by name."""
+    doc = {"name": "old", "schemaVersion": "1.4", "workflow": {"makespanInSeconds": 9.0, "tasks": [
+        {"name": "gen_ID01", "id": "ID01", "category": "gen", "type": "compute", "parents": [],
+         "children": ["ID02"], "command": {"program": "gen.sh", "arguments": ["-n", 3]}, "runtimeInSeconds": 2.5,
+         "files": [{"link": "output", "name": "x.dat", "sizeInBytes": 10}, {"link": "input", "name": "in"}]},
+        {"name": "use_ID02", "id": "ID02", "category": "use", "type": "compute", "parents": ["gen_ID01"],
+         "children": [], "files": [{"link": "input", "name": "x.dat", "size": 10}]}]}}
+    wf = import_wfformat(doc)
+    assert [(n.id, n.type) for n in wf.nodes] == [("ID01", "wfcommons.task/gen"), ("ID02", "wfcommons.task/use")]
+    assert [(e.source, e.target, e.kind) for e in wf.edges] == [("ID01", "ID02", EdgeKind.DATA)]
+    assert wf.node("ID01").params == {"program": "gen.sh", "arguments": ("-n", 3), "external_inputs": ("in",)}
+    assert wf.node("ID01").meta["execution"]["runtimeInSeconds"] == 2.5
+    assert wf.meta["file_sizes"] == {"x.dat": 10} and wf.meta["makespanInSeconds"] == 9.0
+    assert is_wfformat(doc) and wf.check().ok
+
+
+def test_nextflow_dash_programs_and_script_names_give_valid_types() -> None:
+    """A program named '-' and a task named by a whole shell script still make valid node types."""
+    script = "#!/bin/bash -euo pipefail\nsamtools sort -@ 4 in.bam > out.bam\n"
+    tasks = [{"id": "a", "name": script, "parents": [], "children": ["b"]},
+             {"id": "b", "name": script, "category": "NFCORE_RNASEQ:SAMTOOLS_SORT", "parents": ["a"], "children": []},
+             {"id": "c", "name": "MULTIQC", "parents": [], "children": []}]
+    doc = instance(tasks)
+    doc["workflow"]["execution"]["tasks"] = [{"id": t, "command": {"program": "-"}} for t in "abc"]
+    wf = import_wfformat(doc)
+    assert [n.type for n in wf.nodes] == ["wfcommons.task", "wfcommons.task/NFCORE_RNASEQ:SAMTOOLS_SORT",
+                                          "wfcommons.task/MULTIQC"]
+    assert wf.node("a").params["program"] == "-"
+    assert wf.check().ok

@@ -1,0 +1,139 @@
+"""Runs at scale: generated WfCommons Montage workflows through ``symphony run``'s path, and a chain.
+
+    python perf/runs.py [--quick] [--big N]
+
+What is timed is what ``symphony run FILE`` does: the client imports the WfFormat file and sends it to
+the ``runs`` service, which admits it (arbitration), asks the stale manager what is still fresh (reuse
+on), and submits it to the DAG tracker, whose executors run every node; a run ends when the tracker
+reports it finished and the runs service has processed its end (admission released, lineage recorded).
+The workflows come from the ``wfcommons`` package (extra ``wfcommons``), generated once and cached
+(:mod:`symphony_actors.testing.wfgen`; a 100k Montage takes minutes to generate the first time).
+
+``runs_per_node_us_*`` is the same wall time per node at 1k, 10k and the big size (100k, or ``--big``):
+linear work keeps it flat. ``chain_hop_ms`` is a 2,000-node chain of no-op nodes, wall time per node:
+each hop is a dispatch to an executor and a result back. ``peak_pss_mb`` sums the proportional set size
+of every process of the system's session, sampled during the big run.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from _harness import Bench, median, percentile
+
+from symphony_actors.bootstrap import default_tree
+from symphony_actors.client import Client
+from symphony_actors.domain.workflow import Workflow
+from symphony_actors.runtime.system import boot, session_pids
+from symphony_actors.testing.wfgen import generate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+# One submit of a 100k workflow is a single long step for the runs service and the tracker; the 10 s
+# hang detector would take it for a hang (see docs/perf-notes/analysis.md, "runs").
+ROOM = {"hang_timeout": 300.0}
+
+
+def free_port() -> int:
+    from integration.conftest import free_port as fp
+
+    return fp()
+
+
+def chain(n: int) -> Workflow:
+    b = Workflow.build(f"chain{n}")
+    for i in range(n):
+        b = b.operator(f"c{i}", "builtin.noop")
+    for i in range(1, n):
+        b = b.after(f"c{i - 1}", f"c{i}")
+    return b.build()
+
+
+def run_once(client: Client, what: Path | Workflow, max_size: int | None = None) -> tuple[float, int]:
+    """Wall seconds from ``run_workflow`` to the end processed by the runs service; node count."""
+    t = time.perf_counter()
+    run = client.run_workflow(what, max_size=max_size)
+    snap = run.wait(1800)
+    assert snap["status"] == "succeeded", snap
+    deadline = time.monotonic() + 600
+    while client.call("runs", "pending", timeout=120) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return time.perf_counter() - t, sum(snap["counts"].values())
+
+
+class PssSampler:
+    """Peak of the summed PSS of a session's processes, sampled on a thread until stopped."""
+
+    def __init__(self, session_id: str, every: float = 0.25) -> None:
+        self.session_id, self.every, self.peak = session_id, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            total = 0
+            for pid in session_pids(self.session_id):
+                try:
+                    total += psutil.Process(pid).memory_full_info().pss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue  # a process that just ended holds no memory any more
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def main() -> None:
+    bench = Bench("runs")
+    bench.parser.add_argument("--big", type=int, default=100_000, help="size of the big run (default 100k)")
+    big = 10_000 if bench.quick else bench.parser.parse_known_args()[0].big
+    reps = 1 if bench.quick else 3
+    paths = {n: generate("montage", n) for n in (1_000, 10_000, big)}
+    tree = default_tree({"dag": {"executors": 2, **ROOM}, "runs": ROOM, "stale": ROOM, "arbitration": ROOM})
+    per_node: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        system = boot(tree, free_port(), Path(tmp) / "sys")
+        try:
+            client = Client(system.port, timeout=600)
+            run_once(client, chain(50))  # warm the executors
+            times: dict[int, list[float]] = {}
+            for n in (1_000, 10_000):
+                got = [run_once(client, paths[n]) for _ in range(reps)]
+                times[n] = [s for s, _ in got]
+                per_node[n] = median(times[n]) / got[0][1] * 1e6
+            sampler = PssSampler(system.session_id)
+            t_big, n_big = run_once(client, paths[big], max_size=2**30)
+            peak = sampler.stop()
+            per_node[big] = t_big / n_big * 1e6
+            hops = [run_once(client, chain(2_000))[0] / 2_000 * 1e3 for _ in range(reps)]
+            client.close()
+        finally:
+            system.stop()
+    t10k = median(times[10_000])
+    bench.record("runs_10k_s", t10k, goal=2.0, unit="s",
+                 note=f"10k Montage through the runs service, reuse + admission on; p99 "
+                      f"{percentile(times[10_000], 99):.2f} s")
+    label = "100k" if big == 100_000 else f"{big // 1000}k"
+    bench.record(f"runs_{label}_s", t_big, goal=20.0 if big == 100_000 else None, unit="s",
+                 note=f"{n_big} nodes, one run")
+    for n, key in ((1_000, "1k"), (10_000, "10k"), (big, label)):
+        bench.record(f"runs_per_node_us_{key}", per_node[n], unit="us/node",
+                     note="flat within 2x is the goal" if n == big else "")
+    flat = max(per_node.values()) / min(per_node.values())
+    bench.record("runs_per_node_spread", flat, goal=2.0, note="largest / smallest us/node of the three sizes")
+    bench.record("chain_hop_ms", median(hops), goal=0.5, unit="ms/node",
+                 note=f"2,000 no-op nodes in a chain; p99 {percentile(hops, 99):.2f}")
+    bench.record("peak_pss_mb", peak / 2**20, unit="MB", note=f"whole session during the {label} run")
+    bench.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""10k-task WfCommons workflows of seven recipes run through the runs service on a real system.
+
+The files are written by the ``wfcommons`` package (schema 1.6; extra ``wfcommons``), generated once
+and cached (:mod:`symphony_actors.testing.wfgen`). Each goes the way ``symphony run FILE`` sends it:
+the client imports the WfFormat file, the runs service admits the run (arbitration), asks the stale
+manager what is still fresh (reuse on), and the DAG tracker runs every node on real executors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from symphony_actors.bootstrap import default_tree
+from symphony_actors.client import Client
+from symphony_actors.domain.workflow import load_wfformat
+from symphony_actors.testing.waiting import wait_for
+
+from .conftest import running_system
+
+pytest.importorskip("wfcommons", reason="needs the wfcommons extra: pip install -e '.[wfcommons]'")
+
+from symphony_actors.testing.wfgen import RECIPES, generate
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TASKS = 10_000
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    # A timing must not decide the outcome: on a loaded 2-core machine one 10k submit can take longer
+    # than the 10 s hang detector allows a step, so the services on the run's path get more room here.
+    room = {"hang_timeout": 120.0}
+    tree = default_tree({"dag": {"executors": 2, **room}, "runs": room, "stale": room, "arbitration": room})
+    with running_system(tree, tmp_path_factory.mktemp("wfscale"), timeout=120) as (_system, c):
+        yield c
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_a_10k_recipe_runs_every_node_through_the_runs_service(client: Client, recipe: str) -> None:
+    """Admitted, planned with reuse on, and every node of the generated workflow succeeds."""
+    path = generate(recipe, TASKS)
+    nodes = len(load_wfformat(path).nodes)
+    assert nodes >= TASKS * 0.9, (recipe, nodes)
+    run = client.run_workflow(path)
+    snap = run.wait(300)
+    assert snap["status"] == "succeeded", (recipe, snap)
+    assert snap["counts"] == {"succeeded": nodes}, (recipe, snap["counts"])
+    wait_for(lambda: client.call("runs", "pending") == [], timeout=60, what="end of run processed")
+    decisions = client.call("arbitration", "decisions", run=run.run_id)
+    assert [d["verdict"] for d in decisions][:1] == ["granted"], decisions
+
+
+def test_a_re_run_of_a_10k_workflow_reuses_and_succeeds(client: Client) -> None:
+    """The second run of the same 10k Montage goes through reuse (lineage of the first) and succeeds."""
+    path: Path = generate("montage", TASKS)
+    first = client.run_workflow(path)
+    assert first.wait(300)["status"] == "succeeded"
+    wait_for(lambda: client.call("runs", "pending") == [], timeout=60, what="end of run processed")
+    again = client.run_workflow(path)
+    snap = again.wait(300)
+    assert snap["status"] == "succeeded" and sum(snap["counts"].values()) == snap["counts"]["succeeded"]
