@@ -16,6 +16,7 @@ still waiting in its queue only once.
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from types import FrameType
@@ -26,11 +27,13 @@ import cbor2
 from symphony_actors.domain.errors import (
     DeadlineExceeded,
     ServiceCrashed,
+    StorageError,
     SymphonyError,
     UsageError,
 )
 from symphony_actors.pit.dag import operators
 from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.journal import ResultJournal
 from symphony_actors.pit.dag.tasks import TaskQueue
 from symphony_actors.ports.service import ServiceSettings
 
@@ -39,6 +42,7 @@ __all__ = ["Executor", "build"]
 SLICE_S = 0.02
 CACHE_MAX = 200_000
 INLINE_MAX = 64 * 1024  # results larger than this travel as an artifact reference only
+log = logging.getLogger(__name__)
 
 
 class _TaskTimeout(BaseException):
@@ -62,6 +66,7 @@ class Executor:
         self.tasks = TaskQueue(CACHE_MAX)
         self.ran = 0
         self.working = False
+        self.journal: ResultJournal | None = None
 
     def on_start(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -89,11 +94,20 @@ class Executor:
             self.tasks.done(task, result)
             results.append(result)
         if results:
+            self._journal(results)  # before reporting: a recorded result is never run again (journal.py)
             self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
         if self.tasks:
             self.ctx.call_later(0, "work")
         else:
             self.working = False
+
+    def _journal(self, results: list[tuple[Any, ...]]) -> None:
+        try:
+            if self.journal is None:
+                self.journal = ResultJournal.open(self.data_dir)
+            self.journal.record(results)
+        except StorageError as exc:  # reported anyway; only a crash before the tracker records them re-runs them
+            log.warning("%s: results not journaled: %s", self.name, exc)
 
     def forget_run(self, run_id: str) -> int:
         """Drop cached results and queued tasks of a finished or cancelled run."""
