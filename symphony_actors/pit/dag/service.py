@@ -554,7 +554,7 @@ class DagService:
         active = sum(1 for r in self.runs.values() if r.status == "running")
         per_task = self.bookkeeping_s / self.tasks_done * 1e6 if self.tasks_done else 0.0
         return {"active_runs": active, "tasks_done": self.tasks_done, "in_flight": dict(self.load),
-                "bookkeeping_us_per_task": per_task}
+                "bookkeeping_us_per_task": per_task, "executors": list(self.executors)}
 
     def runtime_stats(self) -> dict[str, Any]:
         return self.stats()
