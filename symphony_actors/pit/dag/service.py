@@ -199,9 +199,11 @@ class DagService:
                 self._transitions(run, d.transitions)
             for delay, node_id, item in d.retry_after:
                 self.ctx.call_later(delay, "retry", run_id=engine.run_id, node_id=node_id, item=item)
-            replayed = self._replay(run, d.dispatch) if run.journal else None
-            if replayed is None:
+            if not run.journal:
                 run.ready.extend(d.dispatch)
+                break
+            replayed = self._replay(run, d.dispatch)  # queues the tasks it cannot answer
+            if replayed is None:
                 break
             d = replayed
         if engine.finished and run.status in ("running", "cancelling"):
