@@ -131,6 +131,17 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     return EXIT.get(str(snap.get("status")), 0) if snap.get("status") != "running" else 0
 
 
+def cmd_run_cancel(args: argparse.Namespace) -> int:
+    """Cancel a run: a running one stops dispatching; a queued one leaves the queue and never starts."""
+    with _client(args) as client:
+        out = client.run(args.run_id).cancel()
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(f"run {out['run_id']}: {'cancelled' if out.get('cancelled') else 'not cancelled'} ({out['status']})")
+    return 0 if out.get("cancelled") else 1
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a workflow or template file with a live progress bar")
     p.add_argument("file", help="workflow or template (JSON or binary), or a WfFormat instance")
@@ -146,3 +157,7 @@ def register(sub: Any) -> None:
     p.add_argument("--nodes", action="store_true", help="list every node")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run_status)
+    p = sub.add_parser("run-cancel", help="cancel a run (a queued one leaves the queue)")
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run_cancel)
