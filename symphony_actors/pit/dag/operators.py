@@ -28,10 +28,18 @@ from typing import Any
 from symphony_actors.domain.errors import ExtensionFailed, NotFoundError, UsageError
 from symphony_actors.hosting import load_factory
 
-__all__ = ["CURRENT", "OPERATORS", "resolve_operator"]
+__all__ = ["CURRENT", "OPERATORS", "idempotency_key", "resolve_operator"]
 
 Operator = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 CURRENT: Any = None  # the Task being run by this executor process (set by the executor)
+
+
+def idempotency_key() -> str | None:
+    """The idempotency key of the task this executor is running (None outside a task): stable across
+    attempts of the same node or map item, for operators and callables (``builtin.call``) whose effects
+    must happen once even if the task runs again after an executor was killed (see docs/dag.md)."""
+    task = CURRENT
+    return None if task is None else str(task.idempotency_key)
 
 
 def _passthrough(inputs: Mapping[str, Any]) -> Any:

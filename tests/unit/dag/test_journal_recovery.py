@@ -116,3 +116,18 @@ def test_a_held_run_cancelled_never_starts(tracker, tmp_path: Path):
     with pytest.raises(ConflictError, match="not queued"):
         tracker.rt.call("dag", "submit", workflow=chain(log, 2), run_id=rid)
     assert ran(log) == []
+
+
+def test_the_idempotency_key_is_stable_across_attempts_and_reaches_callables(tracker):
+    from symphony_actors.pit.dag.engine import Task
+
+    def task(item: int, attempt: int) -> Task:
+        return Task("run-1", "n", item, attempt, "builtin.noop", "operator", {}, {}, None)
+
+    assert task(-1, 1).idempotency_key == task(-1, 3).idempotency_key == "run-1/n"
+    assert task(4, 1).idempotency_key == task(4, 2).idempotency_key == "run-1/n/4" != task(5, 1).idempotency_key
+    wf = Workflow.build("k").operator("n", "builtin.call", params={
+        "callable": "symphony_actors.pit.dag.operators:idempotency_key"}).build()
+    snap = tracker.run(wf)
+    assert snap["status"] == "succeeded"
+    assert tracker.rt.call("dag", "result", run_id=snap["run_id"], node_id="n") == f"{snap['run_id']}/n"
