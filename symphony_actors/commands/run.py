@@ -194,6 +194,15 @@ def cmd_logs(args: argparse.Namespace) -> int:
             extra = " " + json.dumps(fields, default=str) if fields else ""
             print(f"  {_clock(at)} {level:<7} {message}{extra}")
     return 0
+def cmd_run_cancel(args: argparse.Namespace) -> int:
+    """Cancel a run: a running one stops dispatching; a queued one leaves the queue and never starts."""
+    with _client(args) as client:
+        out = client.run(args.run_id).cancel()
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(f"run {out['run_id']}: {'cancelled' if out.get('cancelled') else 'not cancelled'} ({out['status']})")
+    return 0 if out.get("cancelled") else 1
 
 
 def register(sub: Any) -> None:
@@ -217,3 +226,7 @@ def register(sub: Any) -> None:
     p.add_argument("node", nargs="?", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_logs)
+    p = sub.add_parser("run-cancel", help="cancel a run (a queued one leaves the queue)")
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run_cancel)

@@ -27,8 +27,10 @@ __all__ = ["DagPort"]
 @runtime_checkable
 class DagPort(Protocol):
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None) -> str:
-        """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker)."""
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
+        """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker).
+        ``hold`` stores it as ``queued`` (waiting for admission: listed, waited on, cancellable) without
+        starting it; submitting it again under the same id starts it (``ConflictError`` if it was cancelled)."""
         ...
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:

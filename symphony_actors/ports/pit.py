@@ -123,6 +123,15 @@ class ArbitrationPort(Protocol):
         once (``ValidationError``); queued requests are re-decided under the new policy."""
         ...
 
+    def reconcile(self, *, prefix: str, live: list[str]) -> list[str]:
+        """Release every queued or granted request whose id starts with ``prefix`` and whose ``run`` is not
+        in ``live`` (what a holder that ended without releasing left behind); returns the released ids."""
+        ...
+
+    def set_capacity(self, *, capacity: Mapping[str, float]) -> dict[str, Any]:
+        """Set some resources' capacity (others keep theirs); the queue is re-decided. Returns the policy."""
+        ...
+
     def status(self) -> dict[str, Any]:
         """Capacity, usage, the queue in order, and claims."""
         ...

@@ -50,8 +50,8 @@ class FakeDag:
                 return
 
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None) -> str:
-        rid = self._client.submit(workflow, params, run_id, reuse)
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
+        rid = self._client.submit(workflow, params, run_id, reuse, hold)
         self._settle()
         return rid
 

@@ -231,7 +231,8 @@ class FakeArbitration:
         if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in demands.values()):
             raise UsageError("demands must be numbers >= 0", request_id=request_id)
         req = {"request_id": request_id, "run": run, "user": user, "workflow": workflow, "priority": priority,
-               "deadline": deadline, "demands": {k: float(v) for k, v in demands.items() if v},
+               "deadline": deadline, "demands": {k: float(v) for k, v in demands.items()
+                                                 if v and (k in self.policy.capacity or not k.startswith("tag:"))},
                "seq": len(self.requests), "state": "new", "reason": ""}
         self.requests[request_id] = req
         never = self._blocker(req, alone=True)
@@ -269,6 +270,16 @@ class FakeArbitration:
         if req is None:
             raise NotFoundError(f"no request {request_id!r}", request_id=request_id)
         return {"request_id": request_id, "run": req["run"], "verdict": req["state"], "reason": req["reason"]}
+
+    def reconcile(self, *, prefix: str, live: list[str]) -> list[str]:
+        stale = [rid for rid, r in self.requests.items()
+                 if rid.startswith(prefix) and r["state"] in ("queued", "granted") and r["run"] not in set(live)]
+        for rid in stale:
+            self.release(request_id=rid)
+        return stale
+
+    def set_capacity(self, *, capacity: Mapping[str, float]) -> dict[str, Any]:
+        return self.set_policy(policy={"capacity": {**self.policy.data["capacity"], **dict(capacity)}}, merge=True)
 
     def claim(self, *, kind: str, name: str, run: str, priority: int = 0) -> dict[str, Any]:
         rule = self.policy.conflicts.get(kind)

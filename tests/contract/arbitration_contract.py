@@ -90,6 +90,33 @@ class ArbitrationContract:
         port.set_policy(policy={"capacity": {"executors": 8, "memory_mb": 1000}})
         assert port.decision(request_id="q2")["verdict"] == "granted"
 
+    def test_set_capacity_changes_only_the_named_resource_and_grants_the_queue(self, port: ArbitrationPort) -> None:
+        port.submit(request_id="q1", run="r1", demands={"executors": 4})
+        port.submit(request_id="q2", run="r2", demands={"executors": 2})
+        assert port.decision(request_id="q2")["verdict"] == "queued"
+        policy = port.set_capacity(capacity={"executors": 6})
+        assert policy["capacity"] == {"executors": 6, "memory_mb": 1000}
+        assert port.decision(request_id="q2")["verdict"] == "granted"
+
+    def test_reconcile_releases_what_no_live_run_holds(self, port: ArbitrationPort) -> None:
+        for i in range(5):  # four granted, the fifth queued
+            port.submit(request_id=f"run:r{i}", run=f"r{i}", demands={"executors": 1})
+        port.submit(request_id="other", run="r9", demands={"memory_mb": 10})
+        released = port.reconcile(prefix="run:", live=["r1", "r4"])
+        assert sorted(released) == ["run:r0", "run:r2", "run:r3"]
+        assert port.decision(request_id="run:r4")["verdict"] == "granted"  # got a freed executor
+        assert port.decision(request_id="other")["verdict"] == "granted"   # not under the prefix: kept
+        assert sorted(port.status()["granted"]) == ["other", "run:r1", "run:r4"]
+        assert port.reconcile(prefix="run:", live=["r1", "r4"]) == []
+
+    def test_a_tag_is_limited_only_when_the_capacity_names_it(self, port: ArbitrationPort) -> None:
+        port.set_capacity(capacity={"tag:gpu": 1})
+        assert port.submit(request_id="a", run="a", demands={"executors": 1, "tag:gpu": 1})["verdict"] == "granted"
+        assert port.submit(request_id="b", run="b", demands={"executors": 1, "tag:gpu": 1})["verdict"] == "queued"
+        assert port.submit(request_id="c", run="c", demands={"executors": 1, "tag:cpu": 1})["verdict"] == "granted"
+        port.release(request_id="a")
+        assert port.decision(request_id="b")["verdict"] == "granted"
+
     def test_first_writer_wins_an_artifact_name(self, port: ArbitrationPort) -> None:
         assert port.claim(kind="artifact", name="report", run="r1")["verdict"] == "granted"
         d = port.claim(kind="artifact", name="report", run="r2")

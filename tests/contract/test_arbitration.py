@@ -54,3 +54,20 @@ def test_every_implementation_satisfies_the_protocol(data_dir: Path) -> None:
             assert isinstance(impl, ArbitrationPort)
     finally:
         runtime.close()
+
+
+def test_the_service_keeps_grants_and_the_queue_across_a_restart_without_a_tick(data_dir: Path) -> None:
+    """Every change is written before the call answers: a crash right after a grant loses nothing."""
+    clock = FakeClock()
+    first = build(ServiceSettings("arbitration", data_dir, {"policy": POLICY, "clock": clock.time}))
+    for i in range(5):
+        first.submit(request_id=f"run:r{i}", run=f"r{i}", demands={"executors": 1})
+    first.release(request_id="run:r0")
+    first.store.close()  # no on_stop, no tick: as after kill -9
+    again = build(ServiceSettings("arbitration", data_dir, {"policy": POLICY, "clock": clock.time}))
+    try:
+        status = again.status()
+        assert sorted(status["granted"]) == ["run:r1", "run:r2", "run:r3", "run:r4"]
+        assert status["used"] == {"executors": 4.0}
+    finally:
+        again.on_stop()

@@ -27,6 +27,12 @@ class ArbitrationClient:
     def release(self, *, request_id: str) -> dict[str, Any]:
         return self._call("release", request_id=request_id)  # type: ignore[no-any-return]
 
+    def reconcile(self, *, prefix: str, live: list[str]) -> list[str]:
+        return self._call("reconcile", prefix=prefix, live=list(live))  # type: ignore[no-any-return]
+
+    def set_capacity(self, *, capacity: Mapping[str, float]) -> dict[str, Any]:
+        return self._call("set_capacity", capacity=dict(capacity))  # type: ignore[no-any-return]
+
     def decision(self, *, request_id: str) -> dict[str, Any]:
         return self._call("decision", request_id=request_id)  # type: ignore[no-any-return]
 

@@ -36,6 +36,7 @@ __all__ = ["Arbiter", "Request"]
 
 Emit = Callable[[str, dict[str, Any]], None]
 INF = float("inf")
+TAG = "tag:"  # a resource ``tag:NAME`` is limited only if the capacity names it (per-tag concurrency limits)
 SKIPPED = "does not fit what is left after requests ranked above it"
 
 
@@ -180,9 +181,10 @@ class Arbiter:
                 raise UsageError(f"demand {r!r} must be a number >= 0, not {amount!r}", request_id=request_id)
             if amount:
                 clean[str(r)] = float(amount)
+        cap = self.policy.capacity
+        clean = {r: a for r, a in clean.items() if r in cap or not r.startswith(TAG)}  # unlimited tags
         req = Request(request_id, run, user, workflow, clean, int(priority), deadline, now, next(self._seq))
         self.requests[request_id] = req
-        cap = self.policy.capacity
         unknown = [r for r in clean if r not in cap]
         if unknown:
             return self._reject(req, now, f"unknown resource(s) {', '.join(sorted(unknown))}; capacity has "
@@ -209,7 +211,7 @@ class Arbiter:
 
     def _usage_text(self, demands: Mapping[str, float]) -> str:
         cap = self.policy.capacity
-        return ", ".join(f"{r} {self.used.get(r, 0.0) + a:g}/{cap[r]:g}" for r, a in demands.items())
+        return ", ".join(f"{r} {self.used.get(r, 0.0) + a:g}/{cap[r]:g}" for r, a in demands.items() if r in cap)
 
     def release(self, request_id: str) -> dict[str, Any]:
         """Return a granted request's resources or withdraw a queued one; ``granted`` lists who got them."""
@@ -225,6 +227,22 @@ class Arbiter:
             self._decide(req, "released", "released by its holder", now)
         granted = self._pass(now)
         return {"request_id": request_id, "state": req.state, "granted": granted}
+
+    def reconcile(self, prefix: str, live: set[str] | frozenset[str]) -> list[str]:
+        """Release every queued or granted request whose id starts with ``prefix`` and whose run is not in
+        ``live`` (grants left by holders that ended without releasing); returns the released ids."""
+        stale = [rid for rid, r in self.requests.items()
+                 if rid.startswith(prefix) and r.state in ("granted", "queued") and r.run not in live]
+        for rid in stale:
+            self.release(rid)
+        return stale
+
+    def set_capacity(self, capacity: Mapping[str, float]) -> dict[str, Any]:
+        """Set the amounts of some resources (others keep theirs), e.g. the executors actually configured."""
+        merged = {**self.policy.data["capacity"], **{str(k): v for k, v in capacity.items()}}
+        if merged == dict(self.policy.data["capacity"]):
+            return dict(self.policy.data)
+        return self.set_policy({"capacity": merged}, merge=True)
 
     def decision(self, request_id: str) -> dict[str, Any]:
         req = self.requests.get(request_id)

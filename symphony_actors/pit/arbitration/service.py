@@ -2,14 +2,15 @@
 
 Options: ``policy`` (the initial policy mapping; a stored policy, set at run time, wins over it),
 ``tick_interval_s`` (default 1.0), ``clock`` (in-process only). The policy, the queued and granted
-requests and the claims are kept in ``<data_dir>/pit/arbitration.sqlite3``: they are written in batches on each tick,
-so a crash loses at most the last tick's changes (runs resubmit idempotently by request id).
+requests and the claims are kept in ``<data_dir>/pit/arbitration.sqlite3``: every call that changes them is
+written before it answers (a grant is never lost, nor one released counted again after a crash); the tick
+saves what deadlines and aging changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from symphony_actors.pit._hosting import ServiceBase, clock_from
 from symphony_actors.pit.arbitration.core import Arbiter
@@ -18,6 +19,8 @@ from symphony_actors.ports.service import ServiceSettings
 
 __all__ = ["ArbitrationService", "build"]
 
+T = TypeVar("T")
+
 
 class ArbitrationService(ServiceBase):
     """Hosts :class:`Arbiter`; methods are :class:`~symphony_actors.ports.pit.ArbitrationPort`'s plus ``tick``."""
@@ -25,7 +28,7 @@ class ArbitrationService(ServiceBase):
     TIMER = "tick"
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "submit", "release", "decision", "claim", "unclaim", "decisions", "get_policy", "set_policy", "status",
-        "tick"})
+        "tick", "reconcile", "set_capacity"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -66,21 +69,36 @@ class ArbitrationService(ServiceBase):
         self._repeat(work)
 
     # ------------------------------------------------------------------ ArbitrationPort
+    def _saved(self, result: T) -> T:
+        self._save()
+        return result
+
     def submit(self, *, request_id: str, run: str, demands: Mapping[str, float], user: str = "",
                workflow: str = "", priority: int = 0, deadline: float | None = None) -> dict[str, Any]:
-        return self.core.submit(request_id, run, demands, user, workflow, priority, deadline)
+        return self._saved(self.core.submit(request_id, run, demands, user, workflow, priority,
+                                            deadline))
 
     def release(self, *, request_id: str) -> dict[str, Any]:
-        return self.core.release(request_id)
+        return self._saved(self.core.release(request_id))
+
+    def reconcile(self, *, prefix: str, live: list[str]) -> list[str]:
+        """Release the requests under ``prefix`` whose run is not in ``live`` (see :meth:`Arbiter.reconcile`)."""
+        return self._saved(self.core.reconcile(prefix, frozenset(live)))
+
+    def set_capacity(self, *, capacity: Mapping[str, float]) -> dict[str, Any]:
+        """Set some resources' amounts (the ``runs`` service sets ``executors`` to the executors configured)."""
+        result = self.core.set_capacity(capacity)
+        self.store.put("policy", "current", result)
+        return self._saved(result)
 
     def decision(self, *, request_id: str) -> dict[str, Any]:
         return self.core.decision(request_id)
 
     def claim(self, *, kind: str, name: str, run: str, priority: int = 0) -> dict[str, Any]:
-        return self.core.claim(kind, name, run, priority)
+        return self._saved(self.core.claim(kind, name, run, priority))
 
     def unclaim(self, *, kind: str, name: str, run: str) -> dict[str, Any]:
-        return self.core.unclaim(kind, name, run)
+        return self._saved(self.core.unclaim(kind, name, run))
 
     def decisions(self, *, request_id: str | None = None, run: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
@@ -92,7 +110,7 @@ class ArbitrationService(ServiceBase):
     def set_policy(self, *, policy: Mapping[str, Any], merge: bool = False) -> dict[str, Any]:
         result = self.core.set_policy(policy, merge)
         self.store.put("policy", "current", result)
-        return result
+        return self._saved(result)
 
     def status(self) -> dict[str, Any]:
         return self.core.status()

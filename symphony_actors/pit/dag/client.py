@@ -24,8 +24,10 @@ class DagClient:
         self.service = service
 
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None) -> str:
-        extra = {"reuse": reuse} if reuse else {}
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
+        extra: dict[str, Any] = {"reuse": reuse} if reuse else {}
+        if hold:
+            extra["hold"] = True
         result: str = self._call(self.service, "submit", workflow=_document(workflow), params=params or {},
                                  run_id=run_id, timeout=120.0, **extra)
         return result

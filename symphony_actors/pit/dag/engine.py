@@ -78,6 +78,12 @@ class Task:
     def key(self) -> TaskKey:
         return (self.node_id, self.item, self.attempt)
 
+    @property
+    def idempotency_key(self) -> str:
+        """``<run>/<node>[/<item>]``: the same for every attempt of this node (or map item), so a task that
+        may run again (at-least-once, docs/dag.md) can deduplicate its effects by it."""
+        return f"{self.run_id}/{self.node_id}" + (f"/{self.item}" if self.item >= 0 else "")
+
     def __reduce__(self) -> tuple[Any, ...]:  # tasks cross processes in batches: pickle positionally
         return (Task, (self.run_id, self.node_id, self.item, self.attempt, self.type, self.kind, self.params,
                        self.inputs, self.timeout_s, self.parents))

@@ -24,6 +24,7 @@ still waiting in its queue only once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, ClassVar
@@ -32,11 +33,13 @@ import cbor2
 
 from symphony_actors.domain.errors import (
     ServiceCrashed,
+    StorageError,
     SymphonyError,
     UsageError,
 )
 from symphony_actors.pit.dag import operators
 from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.journal import ResultJournal
 from symphony_actors.pit.dag.runner import (
     DEFAULT_GRACE_S,
     DEFAULT_LIMIT_S,
@@ -53,6 +56,7 @@ SLICE_S = 0.02
 CACHE_MAX = 200_000
 INLINE_MAX = 64 * 1024  # results larger than this travel as an artifact reference only
 WATCH_S = 1.0           # how often the loop checks a running task's limit
+log = logging.getLogger(__name__)
 
 
 class Executor:
@@ -73,6 +77,7 @@ class Executor:
         self.ran = 0
         self.working = False
         self.watching = False
+        self.journal: ResultJournal | None = None
 
     def on_start(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -117,8 +122,10 @@ class Executor:
         assert self.runner is not None
         done = self.runner.take()
         if done:
+            results = [result for result, _ in done]
+            self._journal(results)  # before reporting: a recorded result is never run again (journal.py)
             self.ctx.tell(self.tracker, "on_attempts", attempts=[record for _, record in done])
-            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=[result for result, _ in done])
+            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
 
     def work(self) -> None:
         """Without task threads: run queued tasks for one slice, report them, and come back for the rest."""
@@ -133,12 +140,21 @@ class Executor:
             results.append(result)
             records.append(record)
         if results:
+            self._journal(results)  # before reporting: a recorded result is never run again (journal.py)
             self.ctx.tell(self.tracker, "on_attempts", attempts=records)
             self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
         if self.tasks:
             self.ctx.call_later(0, "work")
         else:
             self.working = False
+
+    def _journal(self, results: list[tuple[Any, ...]]) -> None:
+        try:
+            if self.journal is None:
+                self.journal = ResultJournal.open(self.data_dir)
+            self.journal.record(results)
+        except StorageError as exc:  # reported anyway; only a crash before the tracker records them re-runs them
+            log.warning("%s: results not journaled: %s", self.name, exc)
 
     def forget_run(self, run_id: str) -> int:
         """Drop cached results and queued tasks of a finished or cancelled run."""

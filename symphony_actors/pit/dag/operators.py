@@ -35,10 +35,18 @@ from symphony_actors.hosting import load_factory
 from symphony_actors.pit.dag.runner import cancelled, log
 from symphony_actors.pit.dag.runner import sleep as limited_sleep
 
-__all__ = ["CURRENT", "OPERATORS", "cancelled", "limited_sleep", "log", "resolve_operator"]
+__all__ = ["CURRENT", "OPERATORS", "cancelled", "idempotency_key", "limited_sleep", "log", "resolve_operator"]
 
 Operator = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 CURRENT: Any = None  # the Task being run by this executor process (set by the executor)
+
+
+def idempotency_key() -> str | None:
+    """The idempotency key of the task this executor is running (None outside a task): stable across
+    attempts of the same node or map item, for operators and callables (``builtin.call``) whose effects
+    must happen once even if the task runs again after an executor was killed (see docs/dag.md)."""
+    task = CURRENT
+    return None if task is None else str(task.idempotency_key)
 
 
 def _passthrough(inputs: Mapping[str, Any]) -> Any:

@@ -11,13 +11,19 @@ sequence number, stored so that subscribers can resume from a cursor
 batch, so a 10,000-node run stays watchable.
 
 After a crash the supervisor restarts the tracker, which reloads every
-unfinished run from its checkpoint: finished nodes are not run again, and
-tasks that were in flight go back to the same executor under the same key,
+unfinished run from its checkpoint: finished nodes are not run again; tasks
+that were in flight are answered from the executors' result journal when they
+finished (journal.py), else go back to the same executor under the same key,
 which answers from its cache if it already ran them (exactly once).
+
+A run submitted with ``hold=True`` waits in the admission queue (the ``runs``
+service's): it is stored and listed as ``queued``, can be waited on and
+cancelled, and starts when it is submitted again under the same id.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,11 +34,13 @@ from symphony_actors.domain.errors import (
     ConflictError,
     NotFoundError,
     ServiceCrashed,
+    StorageError,
     UsageError,
 )
 from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import Workflow, dumps_binary, loads, to_workflow
 from symphony_actors.pit.dag.engine import Decision, NodeStatus, RunEngine, Task, TaskKey, Transition
+from symphony_actors.pit.dag.journal import ResultJournal, journal_path
 from symphony_actors.pit.dag.store import DagStore, encode
 from symphony_actors.ports.service import ServiceSettings
 
@@ -44,6 +52,7 @@ COALESCE_ABOVE = 64         # node events per batch above which the bus gets a p
 TIMEOUT_GRACE_S = 5.0       # the executor's own alarm fires first; this is the backstop
 EXTENSION_PREFIX = "ext:"
 _BUILTIN_NAMESPACES = ("builtin", "wfcommons.task")
+log = logging.getLogger(__name__)
 
 
 def extension_target(node_type: str) -> str | None:
@@ -65,6 +74,7 @@ class _Run:
     waiters: list[Any] = field(default_factory=list)
     sticky: dict[str, str] = field(default_factory=dict)   # node id -> executor, for resumed tasks
     error: dict[str, Any] | None = None
+    journal: dict[TaskKey, tuple[Any, ...]] = field(default_factory=dict)  # results to answer from, not run
 
 
 class DagService:
@@ -87,6 +97,9 @@ class DagService:
         self._dirty_runs: set[str] = set()
         self.tasks_done = 0
         self.bookkeeping_s = 0.0
+        self.data_dir = settings.data_dir
+        self.journal: ResultJournal | None = None
+        self.held_waiters: dict[str, list[Any]] = {}  # runs queued for admission -> waiters
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self, ctx: Any) -> None:
@@ -116,16 +129,19 @@ class DagService:
             if status in (NodeStatus.QUEUED, NodeStatus.RUNNING) and executor:
                 run.sticky[node_id] = executor
         self.runs[run_id] = run
-        self._event(run, "resumed", {"done": sum(engine.counts.get(s, 0) for s in NodeStatus.FINAL)})
+        run.journal = self._journaled(run_id)  # finished by executors, not yet checkpointed here
+        self._event(run, "resumed", {"done": sum(engine.counts.get(s, 0) for s in NodeStatus.FINAL),
+                                     "journaled": len(run.journal)})
         self._apply(run, engine.resume())
 
     # ------------------------------------------------------------------ submit
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None) -> str:
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
         """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes).
 
         ``reuse`` maps nodes still fresh from earlier runs to ``{"artifact": id, "value": result}``:
-        they are recorded as succeeded (detail "reused") and not run again.
+        they are recorded as succeeded (detail "reused") and not run again. ``hold`` stores the run as
+        ``queued`` (waiting for admission) without starting it; submitting it again under its id starts it.
         """
         assert self.store is not None
         wf = to_workflow(workflow, params)
@@ -135,10 +151,17 @@ class DagService:
             raise ConflictError(f"run {rid!r} exists already", run_id=rid)
         # The checkpoint keeps the workflow as run; a plain workflow document is stored as it came.
         as_sent = isinstance(workflow, bytes | bytearray) and not params
-        self.store.create_run(rid, wf.name, bytes(workflow) if as_sent else dumps_binary(wf, level=3), params or {})
-        run = _Run(RunEngine(rid, wf), wf.name)
+        blob = bytes(workflow) if as_sent else dumps_binary(wf, level=3)
+        if hold:
+            return self._hold(rid, wf, blob, params or {})
+        held = self.store.start_held(rid, blob)
+        if held is None:
+            self.store.create_run(rid, wf.name, blob, params or {}, status="running")
+        run = _Run(RunEngine(rid, wf), wf.name, seq=held or 0)
         self.runs[rid] = run
-        self._event(run, "queued", {"workflow": wf.name, "nodes": len(wf.nodes)})
+        run.waiters.extend(self.held_waiters.pop(rid, []))
+        if held is None:
+            self._event(run, "queued", {"workflow": wf.name, "nodes": len(wf.nodes)})
         run.status, run.started = "running", time.time()
         self._event(run, "started", {"reused": sorted(reuse or {})})
         if reuse:
@@ -157,18 +180,76 @@ class DagService:
         self._pump()
         return rid
 
+    def _hold(self, rid: str, wf: Workflow, blob: bytes, params: dict[str, Any]) -> str:
+        assert self.store is not None
+        self.store.create_run(rid, wf.name, blob, params)
+        payload = {"run_id": rid, "seq": 1, "workflow": wf.name, "nodes": len(wf.nodes), "waiting": "admission"}
+        self.store.write([(rid, 1, [["r", 1, time.time(), "queued", payload]])],
+                         [("queued", None, None, 1, encode({}), None, rid)])
+        if self.ctx is not None:
+            self.ctx.publish(f"run.{rid}.queued", payload)
+        return rid
+
     # ------------------------------------------------------------------ the cascade
     def _apply(self, run: _Run, d: Decision) -> None:
         t0 = time.perf_counter()
         engine = run.engine
-        if d.transitions:
-            self._transitions(run, d.transitions)
-        run.ready.extend(d.dispatch)
-        for delay, node_id, item in d.retry_after:
-            self.ctx.call_later(delay, "retry", run_id=engine.run_id, node_id=node_id, item=item)
+        while True:
+            if d.transitions:
+                self._transitions(run, d.transitions)
+            for delay, node_id, item in d.retry_after:
+                self.ctx.call_later(delay, "retry", run_id=engine.run_id, node_id=node_id, item=item)
+            if not run.journal:
+                run.ready.extend(d.dispatch)
+                break
+            replayed = self._replay(run, d.dispatch)  # queues the tasks it cannot answer
+            if replayed is None:
+                break
+            d = replayed
         if engine.finished and run.status in ("running", "cancelling"):
             self._finish(run)
         self.bookkeeping_s += time.perf_counter() - t0
+
+    def _replay(self, run: _Run, tasks: list[Task]) -> Decision | None:
+        """Answer tasks whose results are journaled from the journal; the rest go to ``run.ready``.
+        Returns what the replayed results decided (None if there was none)."""
+        done: Decision | None = None
+        for t in tasks:
+            result = run.journal.pop(t.key, None)
+            if result is None:
+                run.ready.append(t)
+                continue
+            done = done or Decision()
+            done.extend(self._outcome(run, t.key, result))
+        return done
+
+    def _outcome(self, run: _Run, key: TaskKey, result: tuple[Any, ...]) -> Decision:
+        """Feed one executor result ``(run, node, item, attempt, ok, value, artifact, error, ...)``."""
+        d = Decision()
+        start = run.engine.started(key)
+        if start is not None:
+            d.transitions.append(start)
+        ok, value, artifact, error = result[4:8]
+        d.extend(run.engine.succeeded(key, value, artifact) if ok else run.engine.failed(key, error))
+        self.tasks_done += 1
+        return d
+
+    def _journaled(self, run_id: str) -> dict[TaskKey, tuple[Any, ...]]:
+        try:
+            if self.journal is None:
+                self.journal = ResultJournal(journal_path(self.data_dir))
+            return self.journal.of_run(run_id)
+        except StorageError as exc:  # recovery goes on: those tasks are re-dispatched (at least once)
+            log.warning("run %s: result journal unreadable: %s", run_id, exc)
+            return {}
+
+    def _forget_journal(self, run_id: str) -> None:
+        try:
+            if self.journal is None:
+                self.journal = ResultJournal(journal_path(self.data_dir))
+            self.journal.forget(run_id)
+        except StorageError as exc:
+            log.warning("run %s: journal rows not dropped: %s", run_id, exc)
 
     def _transitions(self, run: _Run, transitions: list[Transition]) -> None:
         rid = run.engine.run_id
@@ -216,6 +297,7 @@ class DagService:
         for e in self.executors:
             self.ctx.tell(e, "forget_run", run_id=engine.run_id)
         self._flush()
+        self._forget_journal(engine.run_id)
         for w in run.waiters:
             w.resolve(self._snapshot(run))
         run.waiters.clear()
@@ -327,11 +409,14 @@ class DagService:
         executor = payload["child"]
         lost = [(rid, key) for (rid, key), e in self.assigned.items() if e == executor]
         error = ServiceCrashed(f"executor {executor} crashed while running the task", executor=executor).to_wire()
+        journaled = {rid: self._journaled(rid) for rid in {rid for rid, _ in lost}}  # finished before it died
         for rid, key in lost:
             self.assigned.pop((rid, key), None)
             run = self.runs.get(rid)
             if run is not None and run.status == "running":
-                self._apply(run, run.engine.failed(key, error))
+                result = journaled[rid].get(key)
+                self._apply(run, self._outcome(run, key, result) if result is not None
+                            else run.engine.failed(key, error))
         self.load[executor] = 0
         self._flush()
         self._pump()
@@ -408,6 +493,8 @@ class DagService:
         if run is None:
             assert self.store is not None
             info = self.store.run(run_id)
+            if info["status"] == "queued":
+                return self._cancel_held(run_id, info)
             return {"run_id": run_id, "status": info["status"], "cancelled": False}
         if run.status != "running":
             return {"run_id": run_id, "status": run.status, "cancelled": False}
@@ -420,11 +507,32 @@ class DagService:
         self._flush()
         return {"run_id": run_id, "status": run.status, "cancelled": True}
 
+    def _cancel_held(self, run_id: str, info: dict[str, Any]) -> dict[str, Any]:
+        """Cancel a run waiting for admission: it never starts (the ``runs`` service withdraws it)."""
+        assert self.store is not None
+        seq = int(info["seq"]) + 1
+        payload = {"run_id": run_id, "seq": seq, "outcome": "cancelled", "counts": {}, "seconds": 0.0,
+                   "error": None, "detail": "cancelled while queued"}
+        self.store.write([(run_id, seq, [["r", seq, time.time(), "cancelled", payload]])],
+                         [("cancelled", None, time.time(), seq, encode({}), None, run_id)])
+        if self.ctx is not None:
+            self.ctx.publish(f"run.{run_id}.cancelled", payload)
+        snap = self.status(run_id)
+        for w in self.held_waiters.pop(run_id, []):
+            w.resolve(snap)
+        return {"run_id": run_id, "status": "cancelled", "cancelled": True}
+
     def wait(self, run_id: str, within: float = 60.0) -> Any:
         """The run's snapshot once it has finished, or after ``within`` seconds (``finished`` says which)."""
         run = self.runs.get(run_id)
         if run is None:
-            return self.status(run_id)
+            info = self.status(run_id)
+            if info.get("status") != "queued" or self.ctx is None:
+                return info
+            waiter = self.ctx.defer()  # waits through the admission queue
+            self.held_waiters.setdefault(run_id, []).append(waiter)
+            self.ctx.call_later(max(0.0, within), "wake_waiters", run_id=run_id, token=id(waiter))
+            return waiter
         if run.status not in ("running", "cancelling") or self.ctx is None:
             return self._snapshot(run)
         waiter = self.ctx.defer()
@@ -435,6 +543,10 @@ class DagService:
     def wake_waiters(self, run_id: str, token: int) -> None:
         run = self.runs.get(run_id)
         if run is None:
+            held = self.held_waiters.get(run_id, [])
+            for w in [w for w in held if id(w) == token]:
+                held.remove(w)
+                w.resolve(self.status(run_id))
             return
         for w in [w for w in run.waiters if id(w) == token]:
             run.waiters.remove(w)
@@ -462,7 +574,7 @@ class DagService:
         active = sum(1 for r in self.runs.values() if r.status == "running")
         per_task = self.bookkeeping_s / self.tasks_done * 1e6 if self.tasks_done else 0.0
         return {"active_runs": active, "tasks_done": self.tasks_done, "in_flight": dict(self.load),
-                "bookkeeping_us_per_task": per_task}
+                "bookkeeping_us_per_task": per_task, "executors": list(self.executors)}
 
     def runtime_stats(self) -> dict[str, Any]:
         return self.stats()

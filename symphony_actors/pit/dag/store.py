@@ -80,14 +80,28 @@ class DagStore:
         self.db.close()
 
     # ------------------------------------------------------------------ writes
-    def create_run(self, run_id: str, name: str, workflow: bytes, params: dict[str, Any]) -> None:
+    def create_run(self, run_id: str, name: str, workflow: bytes, params: dict[str, Any],
+                   status: str = "queued") -> None:
         try:
             self.db.execute("INSERT INTO runs(run_id, name, workflow, params, status, created) VALUES (?,?,?,?,?,?)",
-                            (run_id, name, workflow, encode(params), "queued", time.time()))
+                            (run_id, name, workflow, encode(params), status, time.time()))
         except sqlite3.IntegrityError as exc:
             from symphony_actors.domain.errors import ConflictError
 
             raise ConflictError(f"run {run_id!r} exists already", run_id=run_id) from exc
+
+    def start_held(self, run_id: str, workflow: bytes) -> int | None:
+        """A run held in the queue starts: its workflow (as admitted) replaces the queued one. Returns its
+        last event seq; None if there is no such run; ``ConflictError`` if it is no longer queued."""
+        row = self.db.execute("SELECT status, seq FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        if row[0] != "queued":
+            from symphony_actors.domain.errors import ConflictError
+
+            raise ConflictError(f"run {run_id!r} is {row[0]}, not queued", run_id=run_id, status=row[0])
+        self.db.execute("UPDATE runs SET workflow=?, status='running' WHERE run_id=?", (workflow, run_id))
+        return int(row[1])
 
     def _next_part(self, run_id: str) -> int:
         part = self._parts.get(run_id)
@@ -172,7 +186,7 @@ class DagStore:
 
     def unfinished(self) -> list[tuple[str, bytes, dict[str, Any], int]]:
         rows = self.db.execute("SELECT run_id, workflow, params, seq FROM runs "
-                               "WHERE status IN ('queued', 'running', 'cancelling') ORDER BY created").fetchall()
+                               "WHERE status IN ('running', 'cancelling') ORDER BY created").fetchall()
         return [(r[0], r[1], decode(r[2]) or {}, r[3]) for r in rows]
 
     def records(self, run_id: str, after: int = 0) -> Iterator[list[Any]]:

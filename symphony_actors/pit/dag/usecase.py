@@ -4,8 +4,11 @@
 a workflow:
 
 1. **admission**: the Arbitration Engine decides whether the run may start now
-   (priorities, fair share, quotas); a run it does not grant is refused with a
-   ``BusyError`` carrying the engine's reason;
+   (priorities, fair share, quotas, per-tag limits); a run it does not grant now
+   waits in the durable queue (:mod:`.runtable`, shown by the tracker as ``queued``)
+   and starts when it is granted (:meth:`RunWorkflow.admit_granted`); only a run
+   that can never fit is refused (``BusyError``). Grants are tied to run ids and
+   reconciled with the run table (:meth:`RunWorkflow.reconcile`);
 2. **incremental re-run**: the Stale Manager says which nodes are still fresh
    from earlier runs (same type, parameters, inputs and extension versions, as
    make and Bazel do); those are not run again, their artifacts are reused;
@@ -14,9 +17,9 @@ a workflow:
    Manager is told which models the run will reach so it can warm them;
 4. **execution**: the DAG tracker runs it.
 
-When the run ends, :meth:`finish` returns the admitted capacity, gives the
-Conductor its feedback, and records every produced artifact's derivation with
-the Stale Manager.
+When the run ends, :meth:`finish` returns the admitted capacity (first, so a
+failure further on cannot leak it), gives the Conductor its feedback, and records
+every produced artifact's derivation with the Stale Manager.
 
 It talks only to :class:`DagPort`, :class:`ArbitrationPort`, :class:`PoolPort`,
 :class:`StalePort`, :class:`ConductorPort` and :class:`ArtifactPort`: the
@@ -27,16 +30,24 @@ a conductor still runs workflows.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import BusyError
+from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, SymphonyError
 from symphony_actors.domain.ids import new_run_id
-from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, dumps_binary, to_workflow
+from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, dumps_binary, freeze, to_workflow
+from symphony_actors.pit.dag.runtable import RunRecord, RunTable
 
 __all__ = ["RunPlan", "RunWorkflow"]
+
+log = logging.getLogger(__name__)
+PREFIX = "run:"                    # arbitration request ids of runs: run:<run id>
+ENDED = ("succeeded", "failed", "cancelled")
+MAX_END_TRIES = 10                 # end-of-run processing attempts before giving up on lineage/feedback
 
 
 def _edges_into(wf: Workflow) -> dict[str, list[Edge]]:
@@ -62,28 +73,66 @@ class RunPlan:
 
 class RunWorkflow:
     def __init__(self, dag: Any, *, arbitration: Any = None, pool: Any = None, stale: Any = None,
-                 conductor: Any = None, artifacts: Any = None) -> None:
+                 conductor: Any = None, artifacts: Any = None, table: RunTable | None = None) -> None:
         self.dag, self.arbitration, self.pool = dag, arbitration, pool
         self.stale, self.conductor, self.artifacts = stale, conductor, artifacts
         self.plans: dict[str, RunPlan] = {}
+        self.table = table if table is not None else RunTable(":memory:")
+        self._granted_later: list[str] = []
 
     # ------------------------------------------------------------------ start
     def start(self, workflow: Any, params: dict[str, Any] | None = None, *, user: str = "",
-              priority: int = 0, reuse: bool = True) -> dict[str, Any]:
+              priority: int = 0, reuse: bool = True, tags: Sequence[str] = ()) -> dict[str, Any]:
+        """Admit and start a run, or queue it: ``{"run_id", "queued", "reused", "instruments", "admission"}``."""
         wf = to_workflow(workflow, params)
-        plan = RunPlan(new_run_id(), wf, wf.validate().order)  # validated once; the order is reused below
+        order = wf.validate().order  # validated once; the order is reused below
+        as_sent = isinstance(workflow, bytes)
+        record = RunRecord(new_run_id(), workflow if as_sent else dumps_binary(wf, level=3),
+                           dict(params or {}) if as_sent else {}, wf.name, user, int(priority),
+                           sorted({str(t) for t in tags}), reuse, self.table.next_seq())
+        self.table.put(record)  # durable first: whatever dies from here on, reconciliation finds it
+        try:
+            self.dag.submit(record.document, record.params, record.run_id, hold=True)  # listed as queued
+            decision = self._submit(record)
+        except BaseException:
+            self._drop(record)
+            raise
+        if decision is not None and decision.get("verdict") == "rejected":
+            self._drop(record)
+            self.dag.cancel(record.run_id)
+            raise BusyError(f"run of {wf.name!r} can never be admitted: {decision.get('reason', '')}",
+                            verdict="rejected")
+        if decision is not None and decision.get("verdict") != "granted":
+            return {"run_id": record.run_id, "queued": True, "reused": [], "instruments": {},
+                    "admission": decision}
+        plan = RunPlan(record.run_id, wf, order, admission=decision)
+        return self._launch(plan, record, workflow, params)
+
+    def _submit(self, record: RunRecord) -> dict[str, Any] | None:
+        """Ask for admission (idempotent per run). A run holds one executor slot while it runs (the unit of
+        concurrency admitted: its nodes share the executors with every other admitted run), and one unit of
+        each of its tags (limited when the policy's capacity names ``tag:NAME``)."""
+        if self.arbitration is None:
+            return None
+        demands = {"executors": 1.0, **{f"tag:{t}": 1.0 for t in record.tags}}
+        result: dict[str, Any] = self.arbitration.submit(
+            request_id=record.request_id, run=record.run_id, demands=demands, user=record.user,
+            workflow=record.workflow, priority=record.priority)
+        return result
+
+    def _drop(self, record: RunRecord) -> None:
+        """Forget a run that will not run: withdraw its admission, delete its record."""
         if self.arbitration is not None:
-            # A run holds one executor slot while it runs (the unit of concurrency admitted): its nodes
-            # share the executors with every other admitted run.
-            decision = self.arbitration.submit(request_id=f"run:{plan.run_id}", run=plan.run_id,
-                                               demands={"executors": 1.0}, user=user,
-                                               workflow=wf.name, priority=priority)
-            plan.admission = decision
-            if decision.get("verdict") != "granted":
-                if decision.get("verdict") == "queued":
-                    self.arbitration.release(request_id=f"run:{plan.run_id}")
-                raise BusyError(f"run of {wf.name!r} not admitted now: {decision.get('reason', 'no capacity')}",
-                                verdict=decision.get("verdict"))
+            try:
+                self.arbitration.release(request_id=record.request_id)
+            except NotFoundError:
+                log.debug("run %s: no admission request to withdraw", record.run_id)
+        self.table.delete(record.run_id)
+
+    def _launch(self, plan: RunPlan, record: RunRecord, workflow: Any, params: dict[str, Any] | None,
+                requeue: bool = False) -> dict[str, Any]:
+        """Admitted: re-use, instrument choice, then the tracker starts the held run."""
+        wf, reuse = plan.workflow, record.reuse
         try:
             reused_values: dict[str, Any] = {}
             if reuse and self.stale is not None:
@@ -93,15 +142,36 @@ class RunWorkflow:
             # A document that came as bytes and was not changed goes on as it came (no re-encoding).
             document = workflow if chosen is wf and isinstance(workflow, bytes) and not params \
                 else dumps_binary(chosen, level=3)
+            record.state, record.reused, record.decisions = "started", dict(plan.reused), dict(plan.decisions)
+            record.models = {n.id: str(n.params["model"]) for n in chosen.nodes if n.id in plan.decisions}
+            self.table.put(record)  # before the tracker starts it: its end is always processed
             run_id = self.dag.submit(document, {}, plan.run_id,
                                      **({"reuse": {n: {"artifact": a, "value": reused_values.get(n)}
                                                    for n, a in plan.reused.items()}} if plan.reused else {}))
-        except BaseException:
+        except ConflictError:  # cancelled while it was queued: it never starts
             self._release(plan)
+            self.table.delete(plan.run_id)
+            return {"run_id": plan.run_id, "queued": False, "cancelled": True, "reused": [], "instruments": {},
+                    "admission": None}
+        except SymphonyError as exc:
+            if requeue and record.tries + 1 < MAX_END_TRIES:  # a service restarting: keep grant and place
+                record.state, record.tries = "queued", record.tries + 1
+                self.table.put(record)
+                raise
+            self._release(plan)
+            self.table.delete(plan.run_id)
+            self._cancel_held(plan.run_id)
+            log.warning("run %s could not start: %s", plan.run_id, exc)
             raise
         self.plans[run_id] = plan
-        return {"run_id": run_id, "reused": sorted(plan.reused), "instruments": dict(plan.decisions),
-                "admission": plan.admission}
+        return {"run_id": run_id, "queued": False, "reused": sorted(plan.reused),
+                "instruments": dict(plan.decisions), "admission": plan.admission}
+
+    def _cancel_held(self, run_id: str) -> None:
+        try:
+            self.dag.cancel(run_id)
+        except SymphonyError as exc:
+            log.warning("run %s could not start and could not be cancelled: %s", run_id, exc)
 
     def _fresh(self, wf: Workflow, order: tuple[str, ...]) -> dict[str, str]:
         """Nodes whose earlier output is still fresh (control nodes are cheap and always re-evaluated)."""
@@ -151,11 +221,57 @@ class RunWorkflow:
 
     # ------------------------------------------------------------------ finish
     def finish(self, run_id: str) -> dict[str, Any]:
-        """After the run ended: release admission, feed the conductor, record lineage. Idempotent."""
-        plan = self.plans.pop(run_id, None)
+        """After the run ended: release admission, feed the conductor, record lineage. Idempotent; a step
+        that fails (a service restarting) is retried by :meth:`reconcile`, the release is never lost."""
+        record = self.table.get(run_id)
+        plan = self.plans.get(run_id)
+        if record is not None and record.state == "queued":
+            if self.dag.status(run_id).get("status") == "cancelled":  # cancelled while it waited
+                self._drop(record)
+                return {"run_id": run_id, "known": True, "status": "cancelled", "recorded": 0, "feedback": 0}
+            return {"run_id": run_id, "known": True, "status": "queued"}
+        if plan is None and record is not None:
+            plan = self._plan_of(record)
         if plan is None:
             return {"run_id": run_id, "known": False}
-        snap = self.dag.status(run_id, nodes=True)
+        try:
+            snap = self.dag.status(run_id, nodes=True)
+        except NotFoundError:  # the tracker never got it: end it here
+            snap = {"run_id": run_id, "status": "cancelled", "nodes": {}}
+        if snap.get("status") not in ENDED:
+            self.plans[run_id] = plan
+            return {"run_id": run_id, "known": True, "status": snap.get("status")}
+        self.plans.pop(run_id, None)
+        if record is not None and record.state != "ending":
+            self._release(plan)
+            plan.admission = None
+            record.state = "ending"
+            self.table.put(record)
+        elif record is None:
+            self._release(plan)
+        try:
+            out = self._record_end(run_id, plan, snap)
+        except SymphonyError as exc:
+            if record is not None and record.tries + 1 < MAX_END_TRIES:
+                record.tries += 1
+                self.table.put(record)
+                raise
+            log.warning("run %s: lineage and feedback not recorded after %d tries: %s", run_id,
+                        MAX_END_TRIES, exc)
+            out = {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": 0, "feedback": 0}
+        self.table.delete(run_id)
+        self._start_granted()
+        return out
+
+    def _start_granted(self) -> None:
+        """Start the runs a release just granted (a failure here is retried by :meth:`reconcile`)."""
+        granted, self._granted_later = self._granted_later, []
+        try:
+            self.admit_granted(granted)
+        except SymphonyError as exc:
+            log.warning("starting granted runs %s: %s", granted, exc)
+
+    def _record_end(self, run_id: str, plan: RunPlan, snap: dict[str, Any]) -> dict[str, Any]:
         nodes = snap.get("nodes", {})
         if self.conductor is not None:
             for node_id, decision_id in plan.decisions.items():
@@ -174,11 +290,91 @@ class RunWorkflow:
                 self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
                                   inputs=[p for p in parents if p], node=node_id, run=run_id)
                 recorded += 1
-        self._release(plan)
         return {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": recorded,
                 "feedback": len(plan.decisions)}
 
     def _release(self, plan: RunPlan) -> None:
-        if self.arbitration is not None and plan.admission is not None:
-            self.arbitration.release(request_id=f"run:{plan.run_id}")
-            plan.admission = None
+        """Give the run's admission back and start the queued runs that got it."""
+        if self.arbitration is None:
+            return
+        try:
+            released = self.arbitration.release(request_id=f"{PREFIX}{plan.run_id}")
+        except NotFoundError:  # the engine forgot it (released before its restart): nothing is held
+            log.debug("run %s: no admission to release", plan.run_id)
+            return
+        plan.admission = None
+        self._granted_later.extend(self.granted_in(released.get("granted", [])))
+
+    def _plan_of(self, record: RunRecord) -> RunPlan:
+        """Rebuild what :meth:`start` decided from the durable record (after a restart of the service)."""
+        wf = to_workflow(record.document, record.params or None)
+        if record.models:
+            wf = wf.replace(nodes=tuple(n.replace(params=freeze({**n.params, "model": record.models[n.id]}))
+                                        if n.id in record.models else n for n in wf.nodes))
+        return RunPlan(record.run_id, wf, wf.validate().order, admission=None, reused=dict(record.reused),
+                       decisions=dict(record.decisions), models=sorted(set(record.models.values())))
+
+    # ------------------------------------------------------------------ the queue and reconciliation
+    def admit_granted(self, run_ids: Sequence[str]) -> list[str]:
+        """Start the queued runs among ``run_ids`` (their admission was granted); returns those started."""
+        started = []
+        for run_id in run_ids:
+            record = self.table.get(run_id)
+            if record is None or record.state != "queued":
+                continue
+            wf = to_workflow(record.document, record.params or None)
+            plan = RunPlan(run_id, wf, wf.validate().order, admission={"verdict": "granted"})
+            if not self._launch(plan, record, record.document, record.params or None,
+                                requeue=True).get("cancelled"):
+                started.append(run_id)
+        return started
+
+    def granted_in(self, decisions: Sequence[dict[str, Any]]) -> list[str]:
+        """Run ids granted by these arbitration decisions (``release``'s ``granted``, decision events)."""
+        return [str(d["run"]) for d in decisions if d.get("verdict") == "granted"
+                and str(d.get("request_id", "")).startswith(PREFIX)]
+
+    def reconcile(self, executors: int | None = None) -> dict[str, Any]:
+        """Make the admission state agree with the run table: process the end of started runs that ended
+        (also while this service was down), queue again what the engine lost, release grants and
+        withdraw requests of runs that are not live, start queued runs that were granted. Idempotent."""
+        if executors is not None and self.arbitration is not None:
+            self.arbitration.set_capacity(capacity={"executors": float(executors)})
+        ended = []
+        for record in self.table.in_state("started") + self.table.in_state("ending"):
+            status = "ending" if record.state == "ending" else self._status(record.run_id)
+            if status == "queued" and record.run_id not in self.plans:
+                record.state = "queued"  # admitted, but the tracker never started it: start it again
+                self.table.put(record)
+            elif status in ("ending", *ENDED):
+                try:
+                    self.finish(record.run_id)
+                    ended.append(record.run_id)
+                except SymphonyError as exc:  # its admission is released; lineage is tried again next time
+                    log.warning("run %s: end not fully processed yet: %s", record.run_id, exc)
+        if self.arbitration is None:
+            return {"ended": ended, "released": [], "started": self.admit_granted(
+                [r.run_id for r in self.table.in_state("queued")])}
+        live = [r.run_id for r in self.table.records.values() if r.state in ("queued", "started")]
+        released = self.arbitration.reconcile(prefix=PREFIX, live=live)
+        status = self.arbitration.status()
+        known = {q["run"] for q in status.get("queue", [])}
+        granted = {str(rid)[len(PREFIX):] for rid in status.get("granted", []) if str(rid).startswith(PREFIX)}
+        for record in self.table.in_state("queued"):
+            if record.run_id not in known and record.run_id not in granted:
+                decision = self._submit(record)  # the engine lost it (or never got it): in line again
+                if decision is not None and decision.get("verdict") == "granted":
+                    granted.add(record.run_id)
+        started = self.admit_granted([r.run_id for r in self.table.in_state("queued") if r.run_id in granted])
+        return {"ended": ended, "released": released, "started": started}
+
+    def _status(self, run_id: str) -> str:
+        try:
+            return str(self.dag.status(run_id).get("status"))
+        except NotFoundError:
+            return "cancelled"  # the tracker never got it: nothing runs
+
+    def queued(self) -> list[dict[str, Any]]:
+        """Runs waiting for admission, in arrival order."""
+        return [{"run_id": r.run_id, "workflow": r.workflow, "user": r.user, "priority": r.priority,
+                 "tags": list(r.tags), "seq": r.seq} for r in self.table.in_state("queued")]

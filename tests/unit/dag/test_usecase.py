@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from symphony_actors.domain.errors import BusyError
 from symphony_actors.domain.workflow import Workflow
 from symphony_actors.pit.dag.usecase import RunWorkflow
 from symphony_actors.testing.callables import allow_callables
@@ -68,18 +67,19 @@ def test_an_unchanged_re_run_reuses_fresh_nodes_and_a_changed_one_does_not(parts
     assert parts["dag"].result(changed["run_id"], "double") == 8
 
 
-def test_a_run_not_admitted_is_refused_with_the_reason(parts):
+def test_a_run_not_admitted_now_is_queued_and_starts_when_capacity_comes_back(parts):
     arbitration = FakeArbitration(policy={"capacity": {"executors": 1}})
     uc = RunWorkflow(parts["dag"], arbitration=arbitration)
     wide = Workflow.build("w")
     for i in range(4):
         wide = wide.operator(f"n{i}", "builtin.noop")
     first = uc.start(wide.build())
-    with pytest.raises(BusyError, match="not admitted"):
-        uc.start(wide.build())
+    second = uc.start(wide.build())
+    assert second["queued"] and second["admission"]["verdict"] == "queued"
+    assert parts["dag"].status(second["run_id"])["status"] == "queued"
     parts["dag"].wait(first["run_id"])
-    uc.finish(first["run_id"])
-    assert uc.start(wide.build())["admission"]["verdict"] == "granted"  # capacity came back
+    uc.finish(first["run_id"])  # releases: the queued run gets the capacity and starts
+    assert parts["dag"].wait(second["run_id"])["status"] == "succeeded"
 
 
 def test_instrument_nodes_get_a_conductor_choice_and_feedback(parts):
