@@ -27,8 +27,9 @@ __all__ = ["DagPort"]
 @runtime_checkable
 class DagPort(Protocol):
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None) -> str:
-        """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker)."""
+               reuse: dict[str, dict[str, Any]] | None = None, retry_of: dict[str, Any] | None = None) -> str:
+        """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker);
+        ``retry_of`` links a retry to the run it retries."""
         ...
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:
@@ -53,4 +54,9 @@ class DagPort(Protocol):
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent runs, newest first."""
+        ...
+
+    def outcome(self, run_id: str) -> dict[str, Any]:
+        """What a retry needs: ``{"workflow": document, "status", "nodes": {id: {"status", "artifact",
+        "result"}}}``."""
         ...

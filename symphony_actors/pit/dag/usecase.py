@@ -32,7 +32,7 @@ from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import BusyError
+from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, UsageError
 from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import EdgeKind, NodeKind, Workflow, dumps_binary, to_workflow
 
@@ -64,18 +64,7 @@ class RunWorkflow:
               priority: int = 0, reuse: bool = True) -> dict[str, Any]:
         wf = to_workflow(workflow, params)
         plan = RunPlan(new_run_id(), wf, wf.validate().order)  # validated once; the order is reused below
-        if self.arbitration is not None:
-            # A run holds one executor slot while it runs (the unit of concurrency admitted): its nodes
-            # share the executors with every other admitted run.
-            decision = self.arbitration.submit(request_id=f"run:{plan.run_id}", run=plan.run_id,
-                                               demands={"executors": 1.0}, user=user,
-                                               workflow=wf.name, priority=priority)
-            plan.admission = decision
-            if decision.get("verdict") != "granted":
-                if decision.get("verdict") == "queued":
-                    self.arbitration.release(request_id=f"run:{plan.run_id}")
-                raise BusyError(f"run of {wf.name!r} not admitted now: {decision.get('reason', 'no capacity')}",
-                                verdict=decision.get("verdict"))
+        self._admit(plan, user, priority)
         try:
             reused_values: dict[str, Any] = {}
             if reuse and self.stale is not None:
@@ -94,6 +83,77 @@ class RunWorkflow:
         self.plans[run_id] = plan
         return {"run_id": run_id, "reused": sorted(plan.reused), "instruments": dict(plan.decisions),
                 "admission": plan.admission}
+
+    def _admit(self, plan: RunPlan, user: str, priority: int) -> None:
+        wf = plan.workflow
+        if self.arbitration is not None:
+            # A run holds one executor slot while it runs (the unit of concurrency admitted): its nodes
+            # share the executors with every other admitted run.
+            decision = self.arbitration.submit(request_id=f"run:{plan.run_id}", run=plan.run_id,
+                                               demands={"executors": 1.0}, user=user,
+                                               workflow=wf.name, priority=priority)
+            plan.admission = decision
+            if decision.get("verdict") != "granted":
+                if decision.get("verdict") == "queued":
+                    self.arbitration.release(request_id=f"run:{plan.run_id}")
+                raise BusyError(f"run of {wf.name!r} not admitted now: {decision.get('reason', 'no capacity')}",
+                                verdict=decision.get("verdict"))
+
+    # ------------------------------------------------------------------ retry
+    def retry(self, run_id: str, from_node: str | None = None, *, user: str = "", priority: int = 0) -> dict[str, Any]:
+        """Run a finished run again as a new run linked to it (``retry_of``), reusing what it computed.
+
+        Without ``from_node``: the nodes that did not succeed run again. With it: that node and everything
+        downstream of it. Every other node that succeeded is taken from the original run (its result and
+        artifact), control nodes (map, branch, join) included, so the new run routes as the original did.
+        """
+        original = self.dag.outcome(run_id)
+        if original["status"] in ("queued", "running", "cancelling"):
+            raise ConflictError(f"run {run_id} is still {original['status']}: wait for it or cancel it, then retry",
+                                run_id=run_id)
+        wf = to_workflow(original["workflow"], {})
+        plan = RunPlan(new_run_id(), wf, wf.validate().order)
+        nodes: dict[str, dict[str, Any]] = original["nodes"]
+        if from_node is not None:
+            if from_node not in nodes and from_node not in plan.order:
+                raise NotFoundError(f"run {run_id} has no node {from_node!r}", run_id=run_id, node=from_node)
+            rerun = _downstream(wf, [from_node])
+        else:
+            rerun = {n for n in plan.order if nodes.get(n, {}).get("status") != "succeeded"}
+            if not rerun:
+                raise UsageError(f"run {run_id} succeeded: nothing failed to retry (retry --from NODE runs a node "
+                                 f"and everything downstream of it again)", run_id=run_id)
+        reuse = self._reusable(wf, plan.order, nodes, rerun)
+        plan.reused = {n: str(info.get("artifact") or "") for n, info in reuse.items()}
+        self._admit(plan, user, priority)
+        try:
+            new_id = self.dag.submit(original["workflow"], {}, plan.run_id, reuse=reuse,
+                                     retry_of={"run_id": run_id, "from_node": from_node})
+        except BaseException:
+            self._release(plan)
+            raise
+        self.plans[new_id] = plan
+        return {"run_id": new_id, "retry_of": run_id, "from_node": from_node, "reused": sorted(reuse),
+                "rerun": [n for n in plan.order if n not in reuse], "admission": plan.admission}
+
+    def _reusable(self, wf: Workflow, order: tuple[str, ...], nodes: dict[str, dict[str, Any]],
+                  rerun: set[str]) -> dict[str, dict[str, Any]]:
+        """The succeeded nodes outside ``rerun`` with their values; a node whose large result was kept only
+        as an artifact that is gone now runs again, with everything downstream of it."""
+        out: dict[str, dict[str, Any]] = {}
+        for node_id in order:
+            info = nodes.get(node_id, {})
+            if node_id in rerun or info.get("status") != "succeeded":
+                continue
+            value, artifact = info.get("result"), info.get("artifact")
+            if value is None and artifact and self.artifacts is not None and wf.node(node_id).kind is not NodeKind.CONTROL:
+                try:
+                    value = cbor2.loads(self.artifacts.retrieve(artifact))
+                except NotFoundError:
+                    rerun |= _downstream(wf, [node_id])
+                    continue
+            out[node_id] = {"artifact": artifact, "value": value, "detail": "reused: from the retried run"}
+        return {n: v for n, v in out.items() if n not in rerun}
 
     def _fresh(self, wf: Workflow, order: tuple[str, ...]) -> dict[str, str]:
         """Nodes whose earlier output is still fresh (control nodes are cheap and always re-evaluated)."""
@@ -172,3 +232,17 @@ class RunWorkflow:
         if self.arbitration is not None and plan.admission is not None:
             self.arbitration.release(request_id=f"run:{plan.run_id}")
             plan.admission = None
+
+
+def _downstream(wf: Workflow, roots: list[str]) -> set[str]:
+    """``roots`` and every node reachable from them (any edge kind), in O(nodes + edges)."""
+    succ: dict[str, list[str]] = {}
+    for e in wf.edges:
+        succ.setdefault(e.source, []).append(e.target)
+    seen, stack = set(roots), list(roots)
+    while stack:
+        for t in succ.get(stack.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return seen
