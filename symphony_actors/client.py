@@ -349,8 +349,8 @@ def _split(payload: str | dict[str, Any], kwargs: dict[str, Any]) -> tuple[str, 
     raise UsageError("payload must be a method name or a dict with a 'method' key", payload=repr(payload)[:100])
 
 
-def connect(address: str | int | None = None, *, port: int | None = None, data_dir: str | os.PathLike[str] | None = None,
-            timeout: float = 10.0) -> Client:
+def connect(address: str | int | None = None, *, port: int | None = None,
+            data_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> Client:
     """Attach to a running system.
 
     ``address`` is a port, ``"host:port"`` (loopback only) or ``None``; ``port=`` says the same by name

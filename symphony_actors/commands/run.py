@@ -1,4 +1,10 @@
-"""``symphony run FILE``, ``symphony runs``, ``symphony run-status RUN_ID``: run workflows from the terminal."""
+"""``symphony run FILE``, ``symphony runs``, ``symphony run-status RUN_ID``: run workflows from the terminal.
+
+``symphony run`` follows the run to its end, also across restarts of the DAG tracker (the client finds
+the restarted tracker, which resumes the run from its checkpoint), prints the results of its terminal
+nodes as JSON on standard output and the summary on standard error, and exits with the run's outcome:
+0 succeeded, 1 failed (the failed nodes and their errors are printed), 3 cancelled.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import orjson
 from symphony_actors.config import resolve
 from symphony_actors.domain.errors import NotRunningError, UsageError
 
-__all__ = ["follow_run", "parse_params", "register"]
+__all__ = ["follow_run", "node_value", "parse_params", "register", "report"]
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -67,11 +73,21 @@ def follow_run(run: Any, total: int | None = None, *, quiet: bool = False, poll:
             time.sleep(poll)  # polling the run's state for the display
 
 
-def summary(snap: dict[str, Any], seconds: float | None = None) -> str:
+def summary(snap: dict[str, Any], seconds: float | None = None, restarts: int = 0) -> str:
     counts = snap.get("counts", {})
     lines = [f"run {snap.get('run_id')}: {snap.get('status', '?').upper()}"
              + (f" in {seconds:.2f} s" if seconds is not None else ""),
              "  " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))]
+    origin = snap.get("retry_of")
+    if origin:
+        lines.append(f"  retry of {origin.get('run_id')}"
+                     + (f" from node {origin['from_node']}" if origin.get("from_node") else " (its failed part)"))
+    reused = snap.get("reused") or []
+    if reused:
+        shown = ", ".join(reused[:10]) + (f" and {len(reused) - 10} more" if len(reused) > 10 else "")
+        lines.append(f"  reused {len(reused)} node(s) from earlier runs: {shown}")
+    if restarts:
+        lines.append(f"  followed across {restarts} restart(s) of the tracker")
     failed = [(n, v) for n, v in (snap.get("nodes") or {}).items() if v.get("status") == "failed"]
     for node, v in failed[:10]:
         err = v.get("error") or {}
@@ -82,6 +98,53 @@ def summary(snap: dict[str, Any], seconds: float | None = None) -> str:
 
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 3}
+RESULTS_SHOWN = 20  # terminal nodes whose results `symphony run` prints; `symphony result` shows any
+
+
+def node_value(client: Any, run: Any, node: str, artifact: str | None) -> Any:
+    """A node's result; one too large to travel inline is read from its artifact."""
+    value = run.result(node)
+    if value is None and artifact:
+        import cbor2
+
+        from symphony_actors.domain.workflow import thaw
+        from symphony_actors.pit.artifacts.client import ArtifactClient
+
+        value = thaw(cbor2.loads(ArtifactClient(client).retrieve(artifact)))
+    return value
+
+
+def terminal_results(client: Any, run: Any, snap: dict[str, Any]) -> dict[str, Any]:
+    """The results of the run's terminal nodes (those nothing depends on) that succeeded."""
+    nodes = snap.get("nodes") or {}
+    done = [n for n in snap.get("terminal") or () if nodes.get(n, {}).get("status") == "succeeded"]
+    if len(done) > RESULTS_SHOWN:
+        print(f"  {len(done)} terminal nodes; showing {RESULTS_SHOWN} (symphony result {snap.get('run_id')} NODE "
+              f"shows any)", file=sys.stderr)
+    return {n: node_value(client, run, n, nodes[n].get("artifact")) for n in done[:RESULTS_SHOWN]}
+
+
+def report(client: Any, run: Any, args: argparse.Namespace, seconds: float | None = None) -> int:
+    """Print a finished run's outcome (summary on stderr; results, or the whole state with --json, on stdout)
+    and return its exit code: 0 succeeded, 1 failed, 3 cancelled."""
+    from symphony_actors.cli import stdout_closed, to_json
+
+    full = run.status(nodes=True)
+    code = EXIT.get(str(full.get("status")), 1)
+    quiet = bool(getattr(args, "quiet", False))
+    results = {} if quiet else terminal_results(client, run, full)
+    try:
+        if getattr(args, "json", False):
+            print(to_json({**full, "seconds": seconds, "results": results}))
+        else:
+            if not quiet or code:
+                print(summary(full, seconds, getattr(run, "restarts_seen", 0)), file=sys.stderr)
+            if results:
+                print(to_json(results, indent=2))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `symphony run ... | head -1`: the reader has what it wanted; the outcome stands
+        stdout_closed()
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -89,19 +152,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _client(args) as client:
         started = time.perf_counter()
         run = client.run_workflow(args.file, params)
-        print(f"started run {run.run_id}", file=sys.stderr)
+        if not args.quiet:
+            print(f"started run {run.run_id}", file=sys.stderr)
         try:
-            snap = follow_run(run, quiet=args.json)
+            follow_run(run, quiet=args.json or args.quiet)
         except KeyboardInterrupt:
             run.cancel()
-            snap = run.wait(30)
-        seconds = time.perf_counter() - started
-        full = run.status(nodes=True)
-        if args.json:
-            print(json.dumps({**full, "seconds": seconds}, default=str))
-        else:
-            print(summary(full, seconds))
-        return EXIT.get(str(snap.get("status")), 1)
+            run.wait(30)
+        return report(client, run, args, time.perf_counter() - started)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -126,8 +184,10 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     else:
         print(summary(snap))
         if args.nodes:
+            reused = set(snap.get("reused") or ())
             for node, v in snap.get("nodes", {}).items():
-                print(f"  {node:<40} {v['status']:<10} attempts {v.get('attempts', 0)}")
+                print(f"  {node:<40} {v['status']:<10} attempts {v.get('attempts', 0)}"
+                      + ("  (reused)" if node in reused else ""))
     return EXIT.get(str(snap.get("status")), 0) if snap.get("status") != "running" else 0
 
 
@@ -136,6 +196,8 @@ def register(sub: Any) -> None:
     p.add_argument("file", help="workflow or template (JSON or binary), or a WfFormat instance")
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="template parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print the final state as JSON, no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but failures; the exit code tells the outcome")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("runs", help="list recent runs")
     p.add_argument("--limit", type=int, default=20)

@@ -372,6 +372,8 @@ class DagService:
         snap = run.engine.snapshot(nodes)
         snap.update(status=run.status, seq=run.seq, started=run.started, error=run.error, reused=list(run.reused),
                     retry_of=run.retry_of)
+        if nodes:  # the nodes nothing depends on: what a run is for (the CLI prints their results)
+            snap["terminal"] = [nid for nid, out in zip(run.engine.ids, run.engine.out_edges, strict=True) if not out]
         return snap
 
     @staticmethod
@@ -391,6 +393,9 @@ class DagService:
         if nodes:
             info["nodes"] = {n: {"status": st[0], "attempts": st[1], "artifact": st[4], "error": st[5]}
                              for n, st in self.store.node_states(run_id).items()}
+            wf = to_workflow(self.store.workflow(run_id), {})
+            sources = {e.source for e in wf.edges}
+            info["terminal"] = [n.id for n in wf.nodes if n.id not in sources]
         return info
 
     def result(self, run_id: str, node_id: str) -> Any:

@@ -27,16 +27,19 @@ a conductor still runs workflows.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, UsageError
+from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, SymphonyError, UsageError
 from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import EdgeKind, NodeKind, Workflow, dumps_binary, to_workflow
 
 __all__ = ["RunPlan", "RunWorkflow"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,7 +149,8 @@ class RunWorkflow:
             if node_id in rerun or info.get("status") != "succeeded":
                 continue
             value, artifact = info.get("result"), info.get("artifact")
-            if value is None and artifact and self.artifacts is not None and wf.node(node_id).kind is not NodeKind.CONTROL:
+            large = value is None and artifact and wf.node(node_id).kind is not NodeKind.CONTROL
+            if large and self.artifacts is not None:
                 try:
                     value = cbor2.loads(self.artifacts.retrieve(artifact))
                 except NotFoundError:
@@ -212,7 +216,7 @@ class RunWorkflow:
             for node_id, decision_id in plan.decisions.items():
                 self.conductor.feedback(decision_id=decision_id,
                                         success=nodes.get(node_id, {}).get("status") == "succeeded")
-        recorded = 0
+        recorded = unrecorded = 0
         if self.stale is not None:
             for node_id in plan.order:
                 info = nodes.get(node_id, {})
@@ -221,12 +225,17 @@ class RunWorkflow:
                     continue
                 node = plan.workflow.node(node_id)
                 parents = [nodes.get(e.source, {}).get("artifact") for e in plan.workflow.edges_into(node_id)]
-                self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
-                                  inputs=[p for p in parents if p], node=node_id, run=run_id)
+                try:
+                    self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
+                                      inputs=[p for p in parents if p], node=node_id, run=run_id)
+                except SymphonyError as exc:  # one node's lineage; the others' and the admission still count
+                    log.warning("run %s: lineage of node %s not recorded: %s", run_id, node_id, exc)
+                    unrecorded += 1
+                    continue
                 recorded += 1
         self._release(plan)
         return {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": recorded,
-                "feedback": len(plan.decisions)}
+                "unrecorded": unrecorded, "feedback": len(plan.decisions)}
 
     def _release(self, plan: RunPlan) -> None:
         if self.arbitration is not None and plan.admission is not None:

@@ -104,9 +104,9 @@ class Lineage:
             raise UsageError(f"ttl_s must be > 0, not {ttl_s!r}", artifact=artifact)
         if artifact in inputs:
             raise UsageError(f"artifact {artifact!r} cannot be derived from itself", artifact=artifact)
-        params = plain(params or {})
+        values: dict[str, Any] = plain(params or {})
         try:  # what is recorded is saved as JSON: refuse here, naming the node, what could not be saved
-            json.dumps(params)
+            json.dumps(values)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"params of node {node or node_type!r} are not JSON data ({exc}); lineage of "
                              f"{artifact!r} not recorded", artifact=artifact, node=node) from None
@@ -114,8 +114,8 @@ class Lineage:
         now = self.clock()
         if artifact in self.records:
             self._unlink(self.records[artifact])
-        d = Derivation(artifact, derivation_key(node_type, params, inputs, files, extensions), node_type,
-                       params, tuple(inputs), dict(files or {}), dict(extensions or {}), now, ttl_s,
+        d = Derivation(artifact, derivation_key(node_type, values, inputs, files, extensions), node_type,
+                       values, tuple(inputs), dict(files or {}), dict(extensions or {}), now, ttl_s,
                        int(size_bytes), node, run)
         self.records[artifact] = d
         self.removed.discard(artifact)

@@ -53,14 +53,15 @@ class StaleService(ServiceBase):
         service nor costs the rest of the batch."""
         core = self.core
         if core.dirty:
-            rows = [(a, core.records[a].to_dict()) for a in sorted(core.dirty) if a in core.records]
+            rows: list[tuple[str, Any]] = [(a, core.records[a].to_dict()) for a in sorted(core.dirty)
+                                           if a in core.records]
             core.dirty.clear()
             self._put("d", rows)
         if core.stale_dirty:
-            rows = [(a, [core.records[a].stale_since, core.records[a].stale_reason]) for a in core.stale_dirty
-                    if a in core.records]
+            marks: list[tuple[str, Any]] = [(a, [core.records[a].stale_since, core.records[a].stale_reason])
+                                            for a in core.stale_dirty if a in core.records]
             core.stale_dirty.clear()
-            self._put("s", rows)
+            self._put("s", marks)
         if core.removed:
             try:
                 self.store.delete_many("d", sorted(core.removed))
