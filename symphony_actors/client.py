@@ -128,6 +128,11 @@ class RunHandle:
         result: dict[str, Any] = self._dag("status", nodes=nodes)
         return result
 
+    def poll(self, within: float = 2.0) -> dict[str, Any]:
+        """The run's snapshot as soon as it finished, or after ``within`` seconds (``finished`` says which)."""
+        snap: dict[str, Any] = self._dag("wait", within=within, timeout=within + 10.0)
+        return snap
+
     def wait(self, timeout: float = 300.0) -> dict[str, Any]:
         """Block until the run finished (or ``timeout``); returns its final snapshot."""
         deadline = time.monotonic() + timeout

@@ -47,30 +47,36 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def follow_run(run: Any, total: int | None = None, *, quiet: bool = False, poll: float = 0.1) -> dict[str, Any]:
-    """Show a live progress bar until the run finishes; returns its final snapshot."""
+    """Follow the run until it finishes (a live progress bar on a terminal, a line every 2 s otherwise);
+    returns its final snapshot. The handle's queries survive restarts of the tracker."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     snap = run.status()
     total = total or snap.get("total") or 0
+    live = console.is_terminal and not quiet
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=False) as bar:
+    with Progress(*columns, console=console, disable=not live, transient=False) as bar:
         task = bar.add_task(f"run {run.run_id[-12:]}", total=total, detail="")
-        last_print = 0.0
+        polled = False
         while True:
-            snap = run.status()
             counts = snap.get("counts", {})
             done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "skipped", "cancelled"))
             detail = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "succeeded")
             bar.update(task, completed=done, detail=detail)
-            if not console.is_terminal and not quiet and time.monotonic() - last_print > 2.0:
-                print(f"  {done}/{total} nodes done {detail}", file=sys.stderr, flush=True)
-                last_print = time.monotonic()
             if snap.get("finished") or snap.get("status") not in ("running", "queued", "cancelling"):
                 return dict(run.wait(30))
-            time.sleep(poll)  # polling the run's state for the display
+            if not live and not quiet and polled:
+                print(f"  {done}/{total} nodes done {detail}", file=sys.stderr, flush=True)
+            polled = True
+            if live:
+                time.sleep(poll)  # polling the run's state for the display
+                snap = run.status()
+                continue
+            # Not on a terminal: one long poll at a time (the tracker answers as soon as the run ends).
+            snap = run.poll(2.0)
 
 
 def summary(snap: dict[str, Any], seconds: float | None = None, restarts: int = 0) -> str:
