@@ -1,13 +1,14 @@
 """Attach to a running Symphony system from any process: a notebook, a script, the CLI.
 
     import symphony_actors
-    with symphony_actors.connect() as sym:          # port from $SYMPHONY_PORT or 19500
+    with symphony_actors.connect() as sym:          # port from $SYMPHONY_PORT or 19500 (or port=N)
         sym.status()                                 # the supervision tree
         sym.ask("bus", "stats")                      # call a service method
         sym.call("bus", "poll", subscription=s, wait=1.0)
         sym.publish("notes.hello", {"text": "hi"})
-        for event in sym.subscribe("supervisor.#"):  # live events
+        for event in sym.subscribe("supervisor.#"):  # the tree as it is (supervisor.tree), then live events
             ...
+        run = sym.run_workflow(wf)                   # a RunHandle: wait, result, events, retry, cancel
 
 Errors are typed: :class:`NotRunningError` (nothing listens there),
 :class:`DeadlineExceeded` (no reply in time), :class:`BusyError` (a queue is

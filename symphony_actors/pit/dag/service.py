@@ -418,7 +418,7 @@ class DagService:
         status = run.status if run is not None else self.store.run(run_id)["status"]
         if run is not None:
             e = run.engine
-            nodes = {nid: {"status": e.status[i], "artifact": e.artifacts[i], "result": e.results[i]}
+            nodes = {nid: {"status": e.status[i], "artifact": e.artifacts[i], "result": thaw(e.results[i])}
                      for i, nid in enumerate(e.ids)}
         else:
             nodes = {n: {"status": st[0], "artifact": st[4], "result": st[3]}
