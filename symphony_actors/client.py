@@ -124,8 +124,9 @@ class RunHandle:
                 time.sleep(0.05)  # the tracker is restarting: poll it again against the deadline
 
     def status(self, nodes: bool = False) -> dict[str, Any]:
-        """The run's state at once: status, counts per node state (and each node's state if ``nodes``);
-        ``reused`` lists the nodes taken from earlier runs, ``retry_of`` names the run this one retries."""
+        """The run's state at once: status, counts per node state, ``reused_count`` (nodes taken from earlier
+        runs) and ``retry_of`` (the run this one retries, or None); with ``nodes``, each node's state, the
+        ``reused`` node ids and the ``terminal`` ones (nothing depends on them)."""
         result: dict[str, Any] = self._dag("status", nodes=nodes)
         return result
 

@@ -49,7 +49,7 @@ class DagContract:
         again = port.submit(out["workflow"], reuse=reuse, retry_of={"run_id": rid, "from_node": "d"})
         snap = port.wait(again, 60)
         assert snap["status"] == "succeeded" and port.result(again, "d") == [5, 5]
-        status = port.status(again)
+        status = port.status(again, nodes=True)
         assert status["retry_of"] == {"run_id": rid, "from_node": "d"} and status["reused"] == ["a", "b", "c"]
         with pytest.raises(NotFoundError):
             port.outcome("no-such-run")

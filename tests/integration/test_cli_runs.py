@@ -151,7 +151,7 @@ def test_a_failed_run_exits_1_and_a_retry_reruns_only_its_failed_part(sym: Sym, 
     third = run_id_of(from_b.stderr)
     assert json.loads(from_b.stdout) == {"c": 5.0}  # b read the file again
     assert [n for r, n in counted(log) if r == third] == ["c"]
-    snap = sym.client.run(third).status()
+    snap = sym.client.run(third).status(nodes=True)
     assert snap["retry_of"] == {"run_id": second, "from_node": "b"} and snap["reused"] == ["a"]
     assert sym("retry", second, "--from", "zz").returncode == 2
 

@@ -95,7 +95,8 @@ def test_results_are_plain_data_and_a_retry_through_the_client(sut: SystemUnderT
     again = run.retry()
     snap = again.wait(60)
     assert snap["status"] == "succeeded" and again.result("n") == 3.0
-    assert snap["retry_of"] == {"run_id": run.run_id, "from_node": None} and snap["reused"] == ["cfg"]
+    assert snap["retry_of"] == {"run_id": run.run_id, "from_node": None} and snap["reused_count"] == 1
+    assert again.status(nodes=True)["reused"] == ["cfg"]
 
 
 def readme_python() -> str:

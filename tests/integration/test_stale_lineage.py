@@ -46,5 +46,5 @@ def test_nested_params_are_recorded_saved_and_reused(make_system):
     assert sut.pids()["stale"] == stale_pid and sut.node("stale")["restarts"] == 0
     again = sut.client.run_workflow(nested())
     assert again.wait(60)["status"] == "succeeded"
-    assert sorted(again.status()["reused"]) == ["cfg", "use"]
+    assert sorted(again.status(nodes=True)["reused"]) == ["cfg", "use"]
     assert again.result("use") == {"model": {"name": "m", "stop": ["\n"]}}

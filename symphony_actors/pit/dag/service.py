@@ -370,9 +370,10 @@ class DagService:
     # ------------------------------------------------------------------ queries
     def _snapshot(self, run: _Run, nodes: bool = False) -> dict[str, Any]:
         snap = run.engine.snapshot(nodes)
-        snap.update(status=run.status, seq=run.seq, started=run.started, error=run.error, reused=list(run.reused),
-                    retry_of=run.retry_of)
-        if nodes:  # the nodes nothing depends on: what a run is for (the CLI prints their results)
+        snap.update(status=run.status, seq=run.seq, started=run.started, error=run.error,
+                    reused_count=len(run.reused), retry_of=run.retry_of)
+        if nodes:  # which nodes were reused; the nodes nothing depends on (the CLI prints their results)
+            snap["reused"] = list(run.reused)
             snap["terminal"] = [nid for nid, out in zip(run.engine.ids, run.engine.out_edges, strict=True) if not out]
         return snap
 
@@ -389,8 +390,9 @@ class DagService:
         assert self.store is not None
         info = self.store.run(run_id)
         origin = self.store.started_event(run_id)
-        info.update(reused=list(origin.get("reused") or ()), retry_of=origin.get("retry_of"))
+        info.update(reused_count=len(origin.get("reused") or ()), retry_of=origin.get("retry_of"))
         if nodes:
+            info["reused"] = list(origin.get("reused") or ())
             info["nodes"] = {n: {"status": st[0], "attempts": st[1], "artifact": st[4], "error": st[5]}
                              for n, st in self.store.node_states(run_id).items()}
             wf = to_workflow(self.store.workflow(run_id), {})
