@@ -5,21 +5,29 @@ and defines ``register(subparsers) -> None``, adding sub-commands whose parsers
 set ``func=handler``; a handler takes the parsed arguments and returns an exit
 code. Modules are discovered, so a feature adds its commands without editing
 this file. Every ``SymphonyError`` is printed as one clear line (exit 2 for
-misuse, 1 for failures); a traceback means a bug.
+misuse, 1 for failures); a traceback means a bug. When standard output is a pipe
+that closes early (``symphony runs | head -1``), the command stops writing and
+exits 141, as a Unix tool stopped by SIGPIPE does, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib
+import json
+import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from symphony_actors.config import cli_process
 from symphony_actors.domain.errors import SymphonyError, UsageError
 
-__all__ = ["build_parser", "main", "one_line"]
+__all__ = ["PIPE_CLOSED", "build_parser", "main", "one_line", "stdout_closed", "to_json"]
+
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what a Unix tool returns when its reader went away
 
 
 def add_system_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -70,6 +78,32 @@ def one_line(exc: SymphonyError) -> str:
     return f"{head} {'; '.join(rest)}" if head.endswith(":") and rest else "; ".join(lines)
 
 
+def _plain(value: object) -> Any:
+    """``json`` cannot say: bytes (base64, marked), other mappings and sets, anything else as text."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return str(value)
+
+
+def to_json(value: object, *, indent: int | None = None) -> str:
+    """Results as users read them: JSON, with bytes as ``{"$bytes": base64}``."""
+    return json.dumps(value, default=_plain, ensure_ascii=False, indent=indent)
+
+
+def stdout_closed() -> None:
+    """The reader of standard output went away: send what is left to /dev/null (so that Python's flush at
+    exit does not complain) and let the caller return."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -83,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        stdout_closed()
+        return PIPE_CLOSED
     except SymphonyError as exc:
         print(f"symphony: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError | TypeError | LookupError) else 1

@@ -1,13 +1,14 @@
 """Attach to a running Symphony system from any process: a notebook, a script, the CLI.
 
     import symphony_actors
-    with symphony_actors.connect() as sym:          # port from $SYMPHONY_PORT or 19500
+    with symphony_actors.connect() as sym:          # port from $SYMPHONY_PORT or 19500 (or port=N)
         sym.status()                                 # the supervision tree
         sym.ask("bus", "stats")                      # call a service method
         sym.call("bus", "poll", subscription=s, wait=1.0)
         sym.publish("notes.hello", {"text": "hi"})
-        for event in sym.subscribe("supervisor.#"):  # live events
+        for event in sym.subscribe("supervisor.#"):  # the tree as it is (supervisor.tree), then live events
             ...
+        run = sym.run_workflow(wf)                   # a RunHandle: wait, result, events, retry, cancel
 
 Errors are typed: :class:`NotRunningError` (nothing listens there),
 :class:`DeadlineExceeded` (no reply in time), :class:`BusyError` (a queue is
@@ -22,29 +23,52 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from symphony_actors.config import resolve
-from symphony_actors.domain.errors import ConflictError, DeadlineExceeded, NotFoundError, UsageError
+from symphony_actors.domain.errors import (
+    ConflictError,
+    DeadlineExceeded,
+    NotFoundError,
+    ServiceCrashed,
+    UsageError,
+)
+from symphony_actors.domain.topics import matches
 
 __all__ = ["Client", "RunHandle", "Subscription", "connect"]
+
+TREE_TOPIC = "supervisor.tree"
+RESTART_GRACE_S = 120.0  # how long a run's handle waits for a restarting tracker before giving up
 
 
 class Subscription:
     """Live events matching a pattern; iterate it, or ``get(timeout)`` one batch at a time."""
 
-    def __init__(self, client: Client, pattern: str, capacity: int) -> None:
+    def __init__(self, client: Client, pattern: str, capacity: int, initial: bool = True) -> None:
         self._client = client
         self.pattern = pattern
         self.id: str = client.call("bus", "open", pattern=pattern, capacity=capacity)
         self.dropped = 0
         self.closed = False
+        # A subscription that covers ``supervisor.tree`` first yields the tree as it is now (one event,
+        # ``retained: True``), then live events: a healthy system publishes nothing, and a user watching
+        # the supervisors should see what they watch before anything changes.
+        self._backlog: list[dict[str, Any]] = []
+        if initial and matches(pattern, TREE_TOPIC):
+            tree = client.status()
+            self._backlog.append({"seq": 0, "topic": TREE_TOPIC, "sender": "client", "at": time.time(),
+                                  "retained": True, "payload": {k: tree[k] for k in
+                                                                ("healthy", "escalated", "nodes")}})
 
     def get(self, timeout: float = 1.0, max_events: int = 500) -> list[dict[str, Any]]:
         """The events that arrived since the last call (waits up to ``timeout`` s for the first)."""
         if self.closed:
             raise UsageError("subscription is closed")
+        if self._backlog:
+            backlog, self._backlog = self._backlog, []
+            return backlog
         reply = self._client.call("bus", "poll", subscription=self.id, max=max_events, wait=timeout,
                                   timeout=timeout + 10.0)
         self.dropped += int(reply.get("dropped", 0))
@@ -71,27 +95,52 @@ class Subscription:
 
 
 class RunHandle:
-    """A workflow run in a running system: follow its events, wait for it, query or cancel it."""
+    """A workflow run in a running system: follow its events, wait for it, query, retry or cancel it.
 
-    def __init__(self, client: Client, run_id: str) -> None:
+    Queries survive a restart of the DAG tracker: the tracker reloads the run from its checkpoint and
+    goes on, so a query that meets the restart (``ServiceCrashed``, or no answer while it reloads) is sent
+    again to the new tracker, for up to ``restart_grace`` seconds; ``restarts_seen`` counts them."""
+
+    def __init__(self, client: Client, run_id: str, restart_grace: float = RESTART_GRACE_S) -> None:
         self._client = client
         self.run_id = run_id
+        self.restart_grace = restart_grace
+        self.restarts_seen = 0
 
     def __repr__(self) -> str:
         return f"RunHandle({self.run_id!r})"
 
+    def _dag(self, method: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        """An idempotent call to the tracker about this run, resent across the tracker's restarts."""
+        deadline = time.monotonic() + self.restart_grace
+        while True:
+            try:
+                return self._client.call("dag", method, run_id=self.run_id, timeout=timeout, **kwargs)
+            except (ServiceCrashed, DeadlineExceeded) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if isinstance(exc, ServiceCrashed):
+                    self.restarts_seen += 1
+                time.sleep(0.05)  # the tracker is restarting: poll it again against the deadline
+
     def status(self, nodes: bool = False) -> dict[str, Any]:
-        """The run's state at once: status, counts per node state (and each node's state if ``nodes``)."""
-        result: dict[str, Any] = self._client.call("dag", "status", run_id=self.run_id, nodes=nodes)
+        """The run's state at once: status, counts per node state, ``reused_count`` (nodes taken from earlier
+        runs) and ``retry_of`` (the run this one retries, or None); with ``nodes``, each node's state, the
+        ``reused`` node ids and the ``terminal`` ones (nothing depends on them)."""
+        result: dict[str, Any] = self._dag("status", nodes=nodes)
         return result
+
+    def poll(self, within: float = 2.0) -> dict[str, Any]:
+        """The run's snapshot as soon as it finished, or after ``within`` seconds (``finished`` says which)."""
+        snap: dict[str, Any] = self._dag("wait", within=within, timeout=within + 10.0)
+        return snap
 
     def wait(self, timeout: float = 300.0) -> dict[str, Any]:
         """Block until the run finished (or ``timeout``); returns its final snapshot."""
         deadline = time.monotonic() + timeout
         while True:
-            left = deadline - time.monotonic()
-            snap: dict[str, Any] = self._client.call("dag", "wait", run_id=self.run_id, within=min(left, 30.0),
-                                                     timeout=min(left, 30.0) + 10.0)
+            left = max(0.0, deadline - time.monotonic())
+            snap: dict[str, Any] = self._dag("wait", within=min(left, 30.0), timeout=min(left, 30.0) + 10.0)
             if snap.get("finished") or snap.get("status") not in ("running", "queued", "cancelling"):
                 return snap
             if time.monotonic() >= deadline:
@@ -103,7 +152,7 @@ class RunHandle:
         until the run has finished. Resume an interrupted iteration by passing the last ``seq`` seen."""
         cursor = after
         while True:
-            page = self._client.call("dag", "events", run_id=self.run_id, after=cursor, limit=2000)
+            page = self._dag("events", after=cursor, limit=2000)
             yield from page["events"]
             cursor = page["cursor"]
             if page["events"]:
@@ -113,8 +162,28 @@ class RunHandle:
             time.sleep(poll)  # polling a remote cursor, not waiting for a test
 
     def result(self, node_id: str) -> Any:
-        """The result value of a finished node."""
-        return self._client.call("dag", "result", run_id=self.run_id, node_id=node_id)
+        """The result value of a finished node, as plain data (dicts and lists)."""
+        from symphony_actors.domain.workflow import thaw
+
+        return thaw(self._dag("result", node_id=node_id))
+
+    def retry(self, from_node: str | None = None) -> RunHandle:
+        """Run this (finished) run again as a new run linked to it, reusing what it computed.
+
+        Without ``from_node`` only the part that did not succeed runs again (failed, skipped, cancelled
+        nodes); with it, that node and everything downstream of it. The other nodes' results are taken
+        from this run. Returns the new run's handle; its status names this run in ``retry_of``."""
+        try:
+            started: dict[str, Any] = self._client.call("runs", "retry", run_id=self.run_id,
+                                                        from_node=from_node, timeout=120)
+        except NotFoundError as exc:
+            if exc.details.get("service") != "runs":
+                raise
+            from symphony_actors.pit.dag.client import DagClient
+            from symphony_actors.pit.dag.usecase import RunWorkflow
+
+            started = RunWorkflow(DagClient(self._client)).retry(self.run_id, from_node)
+        return RunHandle(self._client, started["run_id"], self.restart_grace)
 
     def cancel(self) -> dict[str, Any]:
         result: dict[str, Any] = self._client.call("dag", "cancel", run_id=self.run_id)
@@ -160,8 +229,10 @@ class Client:
         result: int = self.call("bus", "publish", topic=topic, payload=payload)
         return result
 
-    def subscribe(self, pattern: str, capacity: int = 10_000) -> Subscription:
-        sub = Subscription(self, pattern, capacity)
+    def subscribe(self, pattern: str, capacity: int = 10_000, *, initial: bool = True) -> Subscription:
+        """Live events matching ``pattern``. A pattern covering ``supervisor.tree`` (``supervisor.#``, ``#``)
+        first yields the current tree as one ``supervisor.tree`` event (unless ``initial=False``)."""
+        sub = Subscription(self, pattern, capacity, initial)
         self._subs.append(sub)
         return sub
 
@@ -298,13 +369,31 @@ def _split(payload: str | dict[str, Any], kwargs: dict[str, Any]) -> tuple[str, 
     raise UsageError("payload must be a method name or a dict with a 'method' key", payload=repr(payload)[:100])
 
 
-def connect(address: str | int | None = None, *, data_dir: str | None = None, timeout: float = 10.0,
-            **_: Any) -> Client:
-    """Attach to the system at ``address`` (a port, ``"host:port"`` or ``None`` for the default)."""
-    port: int | str | None = address
-    if isinstance(address, str) and ":" in address:
-        host, _sep, port = address.rpartition(":")
+def connect(address: str | int | None = None, *, port: int | None = None,
+            data_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> Client:
+    """Attach to a running system.
+
+    ``address`` is a port, ``"host:port"`` (loopback only) or ``None``; ``port=`` says the same by name
+    (give one of the two). Without either, the port comes from ``$SYMPHONY_PORT``, else from the one system
+    running on ``data_dir`` (its run file), else 19500. ``timeout`` is the default per-call timeout, in seconds.
+    """
+    if address is not None and port is not None and str(address).rpartition(":")[2] != str(port):
+        raise UsageError(f"connect() got both address {address!r} and port={port}: give one")
+    chosen: int | str | None = port if port is not None else address
+    if isinstance(chosen, str) and ":" in chosen:
+        host, _sep, chosen = chosen.rpartition(":")
         if host not in ("127.0.0.1", "localhost", ""):
             raise UsageError(f"{host}: only local systems can be attached (the transport binds to loopback)")
-    addr = resolve(port, data_dir)
+    if chosen is None and data_dir is not None and not os.environ.get("SYMPHONY_PORT"):
+        chosen = _port_in(resolve(None, data_dir).run_dir)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise UsageError(f"connect(timeout={timeout!r}): a number of seconds > 0")
+    addr = resolve(chosen, data_dir)
     return Client(addr.port, timeout, data_dir=addr.data_dir if data_dir is not None else None)
+
+
+def _port_in(run_dir: Path) -> int | None:
+    """The port of the one system whose run file is in ``run_dir`` (None if none or several)."""
+    ports = [p.stem.removeprefix("symphony-") for p in run_dir.glob("symphony-*.pid")]
+    numbers = [int(p) for p in ports if p.isdigit()]
+    return numbers[0] if len(numbers) == 1 else None

@@ -1,7 +1,8 @@
 """``symphony artifact ...``: the Artifact Store of a data directory, opened in-process.
 
 SQLite in WAL mode lets these commands run beside a running system. Sub-commands:
-``put FILE [--tag T]``, ``get ID [-o FILE]``, ``ls``, ``search QUERY``, ``verify [ID]``,
+``put FILE [--tag T]``, ``get ID [-o FILE] [--raw]`` (a CBOR payload, as node results are stored, is
+printed as JSON unless ``--raw``), ``ls``, ``search QUERY``, ``verify [ID]``,
 ``gc``, ``stats``. IDs may be given by a unique prefix of at least 4 hex digits.
 """
 
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from symphony_actors.config import resolve
-from symphony_actors.domain.errors import UsageError
+from symphony_actors.domain.errors import IntegrityError, UsageError
 from symphony_actors.pit.artifacts.store import ArtifactStore
 from symphony_actors.ports.artifacts import DEFAULT_MEDIA_TYPE, MAX_PART_BYTES
 
 __all__ = ["register"]
+
+CBOR = "application/cbor"
 
 
 def register(subparsers: Any) -> None:
@@ -42,9 +45,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--parent", action="append", default=[], help="an input artifact id (repeat for more)")
     p.set_defaults(func=_put)
 
-    p = sub.add_parser("get", help="write an artifact's bytes to a file or standard output")
+    p = sub.add_parser("get", help="write an artifact's bytes to a file or standard output (CBOR as JSON)")
     p.add_argument("id")
-    p.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    p.add_argument("-o", "--output", type=Path, help="file to write, byte for byte (default: standard output)")
+    p.add_argument("--raw", action="store_true", help="on standard output too, the bytes as stored (CBOR stays CBOR)")
     p.set_defaults(func=_get)
 
     p = sub.add_parser("ls", help="list artifacts, newest first")
@@ -128,10 +132,25 @@ def _get(args: argparse.Namespace) -> int:
             with tmp.open("wb") as out:
                 _copy(store, artifact_id, size, out.write)
             tmp.replace(args.output)
+        elif not args.raw and store.info(artifact_id).media_type == CBOR:
+            print(_decoded(store.retrieve(artifact_id), artifact_id))  # a node's result, readable
         else:
             _copy(store, artifact_id, size, sys.stdout.buffer.write)
             sys.stdout.buffer.flush()
     return 0
+
+
+def _decoded(data: bytes, artifact_id: str) -> str:
+    import cbor2
+
+    from symphony_actors.cli import to_json
+
+    try:
+        value = cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError) as exc:
+        raise IntegrityError(f"artifact {artifact_id} says application/cbor but does not decode: {exc} "
+                             f"(--raw writes its bytes)", artifact=artifact_id) from None
+    return to_json(value, indent=2)
 
 
 def _copy(store: ArtifactStore, artifact_id: str, size: int, write: Any) -> None:

@@ -1,4 +1,10 @@
-"""``symphony run FILE``, ``symphony runs``, ``symphony run-status RUN_ID``: run workflows from the terminal."""
+"""``symphony run FILE``, ``symphony runs``, ``symphony run-status RUN_ID``: run workflows from the terminal.
+
+``symphony run`` follows the run to its end, also across restarts of the DAG tracker (the client finds
+the restarted tracker, which resumes the run from its checkpoint), prints the results of its terminal
+nodes as JSON on standard output and the summary on standard error, and exits with the run's outcome:
+0 succeeded, 1 failed (the failed nodes and their errors are printed), 3 cancelled.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from symphony_actors.commands.workflow import add_max_size, suggest_size
 from symphony_actors.config import resolve
 from symphony_actors.domain.errors import NotRunningError, ProtocolError, UsageError
 
-__all__ = ["follow_run", "parse_params", "register"]
+__all__ = ["follow_run", "node_value", "parse_params", "register", "report"]
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -42,37 +48,53 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def follow_run(run: Any, total: int | None = None, *, quiet: bool = False, poll: float = 0.1) -> dict[str, Any]:
-    """Show a live progress bar until the run finishes; returns its final snapshot."""
+    """Follow the run until it finishes (a live progress bar on a terminal, a line every 2 s otherwise);
+    returns its final snapshot. The handle's queries survive restarts of the tracker."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     snap = run.status()
     total = total or snap.get("total") or 0
+    live = console.is_terminal and not quiet
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=False) as bar:
+    with Progress(*columns, console=console, disable=not live, transient=False) as bar:
         task = bar.add_task(f"run {run.run_id[-12:]}", total=total, detail="")
-        last_print = 0.0
+        polled = False
         while True:
-            snap = run.status()
             counts = snap.get("counts", {})
             done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "skipped", "cancelled"))
             detail = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "succeeded")
             bar.update(task, completed=done, detail=detail)
-            if not console.is_terminal and not quiet and time.monotonic() - last_print > 2.0:
-                print(f"  {done}/{total} nodes done {detail}", file=sys.stderr, flush=True)
-                last_print = time.monotonic()
             if snap.get("finished") or snap.get("status") not in ("running", "queued", "cancelling"):
                 return dict(run.wait(30))
-            time.sleep(poll)  # polling the run's state for the display
+            if not live and not quiet and polled:
+                print(f"  {done}/{total} nodes done {detail}", file=sys.stderr, flush=True)
+            polled = True
+            if live:
+                time.sleep(poll)  # polling the run's state for the display
+                snap = run.status()
+                continue
+            # Not on a terminal: one long poll at a time (the tracker answers as soon as the run ends).
+            snap = run.poll(2.0)
 
 
-def summary(snap: dict[str, Any], seconds: float | None = None) -> str:
+def summary(snap: dict[str, Any], seconds: float | None = None, restarts: int = 0) -> str:
     counts = snap.get("counts", {})
     lines = [f"run {snap.get('run_id')}: {snap.get('status', '?').upper()}"
              + (f" in {seconds:.2f} s" if seconds is not None else ""),
              "  " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))]
+    origin = snap.get("retry_of")
+    if origin:
+        lines.append(f"  retry of {origin.get('run_id')}"
+                     + (f" from node {origin['from_node']}" if origin.get("from_node") else " (its failed part)"))
+    reused = snap.get("reused") or []
+    if reused:
+        shown = ", ".join(reused[:10]) + (f" and {len(reused) - 10} more" if len(reused) > 10 else "")
+        lines.append(f"  reused {len(reused)} node(s) from earlier runs: {shown}")
+    if restarts:
+        lines.append(f"  followed across {restarts} restart(s) of the tracker")
     failed = [(n, v) for n, v in (snap.get("nodes") or {}).items() if v.get("status") == "failed"]
     for node, v in failed[:10]:
         err = v.get("error") or {}
@@ -83,6 +105,53 @@ def summary(snap: dict[str, Any], seconds: float | None = None) -> str:
 
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 3}
+RESULTS_SHOWN = 20  # terminal nodes whose results `symphony run` prints; `symphony result` shows any
+
+
+def node_value(client: Any, run: Any, node: str, artifact: str | None) -> Any:
+    """A node's result; one too large to travel inline is read from its artifact."""
+    value = run.result(node)
+    if value is None and artifact:
+        import cbor2
+
+        from symphony_actors.domain.workflow import thaw
+        from symphony_actors.pit.artifacts.client import ArtifactClient
+
+        value = thaw(cbor2.loads(ArtifactClient(client).retrieve(artifact)))
+    return value
+
+
+def terminal_results(client: Any, run: Any, snap: dict[str, Any]) -> dict[str, Any]:
+    """The results of the run's terminal nodes (those nothing depends on) that succeeded."""
+    nodes = snap.get("nodes") or {}
+    done = [n for n in snap.get("terminal") or () if nodes.get(n, {}).get("status") == "succeeded"]
+    if len(done) > RESULTS_SHOWN:
+        print(f"  {len(done)} terminal nodes; showing {RESULTS_SHOWN} (symphony result {snap.get('run_id')} NODE "
+              f"shows any)", file=sys.stderr)
+    return {n: node_value(client, run, n, nodes[n].get("artifact")) for n in done[:RESULTS_SHOWN]}
+
+
+def report(client: Any, run: Any, args: argparse.Namespace, seconds: float | None = None) -> int:
+    """Print a finished run's outcome (summary on stderr; results, or the whole state with --json, on stdout)
+    and return its exit code: 0 succeeded, 1 failed, 3 cancelled."""
+    from symphony_actors.cli import stdout_closed, to_json
+
+    full = run.status(nodes=True)
+    code = EXIT.get(str(full.get("status")), 1)
+    quiet = bool(getattr(args, "quiet", False))
+    results = {} if quiet else terminal_results(client, run, full)
+    try:
+        if getattr(args, "json", False):
+            print(to_json({**full, "seconds": seconds, "results": results}))
+        else:
+            if not quiet or code:
+                print(summary(full, seconds, getattr(run, "restarts_seen", 0)), file=sys.stderr)
+            if results:
+                print(to_json(results, indent=2))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `symphony run ... | head -1`: the reader has what it wanted; the outcome stands
+        stdout_closed()
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -96,19 +165,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise
             raise ProtocolError(f"{exc}: pass --max-size (e.g. --max-size {suggest_size(args.file)}) to read it",
                                 reason="oversize", file=str(args.file)) from None
-        print(f"started run {run.run_id}", file=sys.stderr)
+        if not args.quiet:
+            print(f"started run {run.run_id}", file=sys.stderr)
         try:
-            snap = follow_run(run, quiet=args.json)
+            follow_run(run, quiet=args.json or args.quiet)
         except KeyboardInterrupt:
             run.cancel()
-            snap = run.wait(30)
-        seconds = time.perf_counter() - started
-        full = run.status(nodes=True)
-        if args.json:
-            print(json.dumps({**full, "seconds": seconds}, default=str))
-        else:
-            print(summary(full, seconds))
-        return EXIT.get(str(snap.get("status")), 1)
+            run.wait(30)
+        return report(client, run, args, time.perf_counter() - started)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -135,8 +199,10 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     else:
         print(summary(snap))
         if args.nodes:
+            reused = set(snap.get("reused") or ())
             for node, v in snap.get("nodes", {}).items():
-                print(f"  {node:<40} {v['status']:<10} attempts {v.get('attempts', 0)}{_timing(timings.get(node))}")
+                print(f"  {node:<40} {v['status']:<10} attempts {v.get('attempts', 0)}{_timing(timings.get(node))}"
+                      + ("  (reused)" if node in reused else ""))
     return EXIT.get(str(snap.get("status")), 0) if snap.get("status") != "running" else 0
 
 
@@ -211,6 +277,8 @@ def register(sub: Any) -> None:
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="template parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print the final state as JSON, no progress bar")
     add_max_size(p)
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but failures; the exit code tells the outcome")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("runs", help="list recent runs")
     p.add_argument("--limit", type=int, default=20)

@@ -27,10 +27,12 @@ __all__ = ["DagPort"]
 @runtime_checkable
 class DagPort(Protocol):
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
+               retry_of: dict[str, Any] | None = None) -> str:
         """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker).
         ``hold`` stores it as ``queued`` (waiting for admission: listed, waited on, cancellable) without
-        starting it; submitting it again under the same id starts it (``ConflictError`` if it was cancelled)."""
+        starting it; submitting it again under the same id starts it (``ConflictError`` if it was cancelled).
+        ``retry_of`` links a retry to the run it retries."""
         ...
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:
@@ -55,4 +57,9 @@ class DagPort(Protocol):
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent runs, newest first."""
+        ...
+
+    def outcome(self, run_id: str) -> dict[str, Any]:
+        """What a retry needs: ``{"workflow": document, "status", "nodes": {id: {"status", "artifact",
+        "result"}}}``."""
         ...

@@ -50,8 +50,9 @@ class FakeDag:
                 return
 
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
-        rid = self._client.submit(workflow, params, run_id, reuse, hold)
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
+               retry_of: dict[str, Any] | None = None) -> str:
+        rid = self._client.submit(workflow, params, run_id, reuse, hold, retry_of)
         self._settle()
         return rid
 
@@ -81,6 +82,9 @@ class FakeDag:
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return self._client.list_runs(limit)
+
+    def outcome(self, run_id: str) -> dict[str, Any]:
+        return self._client.outcome(run_id)
 
     def close(self) -> None:
         self.runtime.close()

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from symphony_actors.domain.errors import NotFoundError
+from symphony_actors.domain.errors import NotFoundError, UsageError
 from symphony_actors.ports.service import ServiceSettings
 
 __all__ = ["EchoService", "build_echo"]
@@ -158,3 +158,15 @@ def negate(a: float) -> float:
 def scale(a: float, b: float = 2) -> float:
     """A callable for ``builtin.call`` tests."""
     return a * b
+
+
+def read_number(path: str, **inputs: Any) -> float:
+    """The number written in the file at ``path`` (inputs are ignored): a node that fails until the file
+    says a number, so a test can fix a failed run's cause and retry it."""
+    from pathlib import Path
+
+    text = Path(path).read_text().strip()
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{path} does not hold a number: {text[:40]!r}", path=path) from None

@@ -30,6 +30,30 @@ class DagContract:
         nodes = port.status(rid, nodes=True)["nodes"]
         assert {n: v["status"] for n, v in nodes.items()} == dict.fromkeys("abcd", "succeeded")
 
+    def test_results_are_plain_data(self, port: DagPort) -> None:
+        wf = Workflow.build("p").operator("a", "builtin.const", params={"value": {"k": {"l": [1, {"m": 2}]}}}).build()
+        rid = port.submit(wf)
+        port.wait(rid, 60)
+        value = port.result(rid, "a")
+        assert value == {"k": {"l": [1, {"m": 2}]}}
+        assert type(value) is dict and type(value["k"]) is dict and type(value["k"]["l"]) is list
+
+    def test_the_outcome_of_a_run_and_a_linked_resubmission(self, port: DagPort) -> None:
+        rid = port.submit(diamond())
+        port.wait(rid, 60)
+        out = port.outcome(rid)
+        assert out["status"] == "succeeded" and isinstance(out["workflow"], bytes)
+        assert {n: v["status"] for n, v in out["nodes"].items()} == dict.fromkeys("abcd", "succeeded")
+        assert out["nodes"]["a"]["result"] == 5 and out["nodes"]["a"]["artifact"]
+        reuse = {n: {"artifact": out["nodes"][n]["artifact"], "value": out["nodes"][n]["result"]} for n in "abc"}
+        again = port.submit(out["workflow"], reuse=reuse, retry_of={"run_id": rid, "from_node": "d"})
+        snap = port.wait(again, 60)
+        assert snap["status"] == "succeeded" and port.result(again, "d") == [5, 5]
+        status = port.status(again, nodes=True)
+        assert status["retry_of"] == {"run_id": rid, "from_node": "d"} and status["reused"] == ["a", "b", "c"]
+        with pytest.raises(NotFoundError):
+            port.outcome("no-such-run")
+
     def test_events_are_numbered_and_resumable(self, port: DagPort) -> None:
         rid = port.submit(diamond())
         port.wait(rid, 60)

@@ -24,10 +24,13 @@ class DagClient:
         self.service = service
 
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
+               retry_of: dict[str, Any] | None = None) -> str:
         extra: dict[str, Any] = {"reuse": reuse} if reuse else {}
         if hold:
             extra["hold"] = True
+        if retry_of:
+            extra["retry_of"] = retry_of
         result: str = self._call(self.service, "submit", workflow=_document(workflow), params=params or {},
                                  run_id=run_id, timeout=120.0, **extra)
         return result
@@ -58,4 +61,8 @@ class DagClient:
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(self.service, "list_runs", limit=limit)
+        return result
+
+    def outcome(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(self.service, "outcome", run_id=run_id, timeout=120.0)
         return result

@@ -229,10 +229,21 @@ class RunEngine:
             i = self.index[nid]
             if self.status[i] in NodeStatus.FINAL:
                 self._resolve_out(i, d, emit=False)
-        for i in range(len(self.ids)):
-            if self.status[i] == NodeStatus.PENDING and self._check_ready(i) == "run" and not self._waiting(i):
+        for nid in order:
+            i = self.index[nid]
+            if self.status[i] != NodeStatus.PENDING or (self._waiting(i) and not self._dead_input(i)):
+                continue
+            verdict = self._check_ready(i)
+            if verdict == "run":
                 self._ready(i, d)
+            elif verdict == "skip":  # restored (or reused) sources decided it: e.g. a branch path not taken
+                self._skip(i, d, "upstream failed" if self.failed_src[i] else "not taken")
         return d
+
+    def _dead_input(self, i: int) -> bool:
+        """Whether an ordinary node already has a resolved, dead incoming edge (so it will be skipped)."""
+        return not isinstance(self.nodes[i].control, Join) and \
+            len(self.in_edges[i]) - self.unresolved[i] - self.active[i] > 0
 
     def _waiting(self, i: int) -> bool:
         return self.unresolved[i] > 0 and not self._is_join_any(i)

@@ -57,7 +57,7 @@ class _ContextCaller:
 
 class RunsService:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({"start", "finish", "pending", "on_event", "queued", "tick",
-                                                   "reconcile"})
+                                                   "reconcile", "retry"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.ports = tuple(p for p in settings.options.get("ports", PORTS) if p in PORTS)
@@ -93,6 +93,12 @@ class RunsService:
         "admission"}``; ``tags`` count against the policy's per-tag limits (capacity ``tag:NAME``)."""
         assert self.usecase is not None
         return self.usecase.start(workflow, params, user=user, priority=priority, reuse=reuse, tags=tags or ())
+
+    def retry(self, run_id: str, from_node: str | None = None, user: str = "", priority: int = 0) -> dict[str, Any]:
+        """Retry a finished run as a new, linked run: its failed part, or ``from_node`` and what is downstream;
+        ``{"run_id", "retry_of", "from_node", "reused", "rerun", "admission"}``."""
+        assert self.usecase is not None
+        return self.usecase.retry(run_id, from_node, user=user, priority=priority)
 
     def finish(self, run_id: str) -> dict[str, Any]:
         assert self.usecase is not None

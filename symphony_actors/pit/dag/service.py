@@ -38,7 +38,7 @@ from symphony_actors.domain.errors import (
     UsageError,
 )
 from symphony_actors.domain.ids import new_run_id
-from symphony_actors.domain.workflow import Workflow, dumps_binary, loads, to_workflow
+from symphony_actors.domain.workflow import Workflow, dumps_binary, loads, thaw, to_workflow
 from symphony_actors.pit.dag.engine import Decision, NodeStatus, RunEngine, Task, TaskKey, Transition
 from symphony_actors.pit.dag.journal import ResultJournal, journal_path
 from symphony_actors.pit.dag.store import DagStore, encode
@@ -75,12 +75,14 @@ class _Run:
     sticky: dict[str, str] = field(default_factory=dict)   # node id -> executor, for resumed tasks
     error: dict[str, Any] | None = None
     journal: dict[TaskKey, tuple[Any, ...]] = field(default_factory=dict)  # results to answer from, not run
+    reused: tuple[str, ...] = ()                            # nodes taken from earlier runs, not run again
+    retry_of: dict[str, Any] | None = None                  # {"run_id", "from_node"} when this run is a retry
 
 
 class DagService:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "submit", "status", "list_runs", "cancel", "wait", "events", "result", "on_results", "retry",
-        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched", "on_attempts", "logs"})
+        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched", "on_attempts", "logs", "outcome"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         opts = settings.options
@@ -122,6 +124,7 @@ class DagService:
         assert isinstance(wf, Workflow)
         engine = RunEngine(run_id, wf)
         run = _Run(engine, wf.name, seq=seq, status="running", started=time.time())
+        self._origin(run, self.store.started_event(run_id))
         for node_id, (status, attempt, executor, result, artifact, error) in self.store.node_states(run_id).items():
             if node_id not in engine.index:
                 continue
@@ -136,12 +139,14 @@ class DagService:
 
     # ------------------------------------------------------------------ submit
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
-               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False) -> str:
+               reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
+               retry_of: dict[str, Any] | None = None) -> str:
         """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes).
 
         ``reuse`` maps nodes still fresh from earlier runs to ``{"artifact": id, "value": result}``:
         they are recorded as succeeded (detail "reused") and not run again. ``hold`` stores the run as
         ``queued`` (waiting for admission) without starting it; submitting it again under its id starts it.
+        ``retry_of`` (``{"run_id", "from_node"}``) links a retry to the run it retries (shown by :meth:`status`).
         """
         assert self.store is not None
         wf = to_workflow(workflow, params)
@@ -163,14 +168,19 @@ class DagService:
         if held is None:
             self._event(run, "queued", {"workflow": wf.name, "nodes": len(wf.nodes)})
         run.status, run.started = "running", time.time()
-        self._event(run, "started", {"reused": sorted(reuse or {})})
+        started: dict[str, Any] = {"reused": sorted(reuse or {})}
+        if retry_of:
+            started["retry_of"] = {"run_id": str(retry_of.get("run_id")), "from_node": retry_of.get("from_node")}
+        self._origin(run, started)
+        self._event(run, "started", started)
         if reuse:
             reused = []
             for node_id, info in reuse.items():
                 if node_id not in run.engine.index:
                     raise UsageError(f"reuse names node {node_id!r}, which is not in {wf.name!r}")
                 run.engine.restore(node_id, NodeStatus.SUCCEEDED, 0, info.get("value"), info.get("artifact"), None)
-                reused.append(Transition(node_id, NodeStatus.SUCCEEDED, 0, detail="reused: still fresh",
+                reused.append(Transition(node_id, NodeStatus.SUCCEEDED, 0,
+                                         detail=str(info.get("detail") or "reused: still fresh"),
                                          artifact=info.get("artifact")))
             self._transitions(run, reused)
             self._apply(run, run.engine.resume())
@@ -446,8 +456,17 @@ class DagService:
     # ------------------------------------------------------------------ queries
     def _snapshot(self, run: _Run, nodes: bool = False) -> dict[str, Any]:
         snap = run.engine.snapshot(nodes)
-        snap.update(status=run.status, seq=run.seq, started=run.started, error=run.error)
+        snap.update(status=run.status, seq=run.seq, started=run.started, error=run.error,
+                    reused_count=len(run.reused), retry_of=run.retry_of)
+        if nodes:  # which nodes were reused; the nodes nothing depends on (the CLI prints their results)
+            snap["reused"] = list(run.reused)
+            snap["terminal"] = [nid for nid, out in zip(run.engine.ids, run.engine.out_edges, strict=True) if not out]
         return snap
+
+    @staticmethod
+    def _origin(run: _Run, started: dict[str, Any]) -> None:
+        run.reused = tuple(started.get("reused") or ())
+        run.retry_of = started.get("retry_of")
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:
         """The state of a run at once: status, counts per node state, and each node's state if ``nodes``."""
@@ -456,20 +475,43 @@ class DagService:
             return self._snapshot(run, nodes)
         assert self.store is not None
         info = self.store.run(run_id)
+        origin = self.store.started_event(run_id)
+        info.update(reused_count=len(origin.get("reused") or ()), retry_of=origin.get("retry_of"))
         if nodes:
+            info["reused"] = list(origin.get("reused") or ())
             info["nodes"] = {n: {"status": st[0], "attempts": st[1], "artifact": st[4], "error": st[5]}
                              for n, st in self.store.node_states(run_id).items()}
+            wf = to_workflow(self.store.workflow(run_id), {})
+            sources = {e.source for e in wf.edges}
+            info["terminal"] = [n.id for n in wf.nodes if n.id not in sources]
         return info
 
     def result(self, run_id: str, node_id: str) -> Any:
+        """A node's result as plain data (dicts and lists, as a user wrote it: never a read-only mapping)."""
         run = self.runs.get(run_id)
         if run is not None and node_id in run.engine.index:
-            return run.engine.result_of(node_id)
+            return thaw(run.engine.result_of(node_id))
         assert self.store is not None
         state = self.store.node_states(run_id).get(node_id)
         if state is not None:
             return state[3]
         raise NotFoundError(f"run {run_id!r} has no node {node_id!r}", run_id=run_id, node=node_id)
+
+    def outcome(self, run_id: str) -> dict[str, Any]:
+        """What a retry needs of a run: its workflow document, status, and each node's final state with
+        its artifact and result (``{"workflow", "status", "nodes": {id: {"status", "artifact", "result"}}}``)."""
+        assert self.store is not None
+        self._flush()
+        run = self.runs.get(run_id)
+        status = run.status if run is not None else self.store.run(run_id)["status"]
+        if run is not None:
+            e = run.engine
+            nodes = {nid: {"status": e.status[i], "artifact": e.artifacts[i], "result": thaw(e.results[i])}
+                     for i, nid in enumerate(e.ids)}
+        else:
+            nodes = {n: {"status": st[0], "artifact": st[4], "result": st[3]}
+                     for n, st in self.store.node_states(run_id).items()}
+        return {"run_id": run_id, "workflow": self.store.workflow(run_id), "status": status, "nodes": nodes}
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         assert self.store is not None

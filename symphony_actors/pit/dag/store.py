@@ -179,6 +179,20 @@ class DagStore:
                 "finished": row[5], "seq": row[6], "counts": decode(row[7]) or {}, "error": decode(row[8]),
                 "params": decode(row[9]) or {}}
 
+    def workflow(self, run_id: str) -> bytes:
+        """The workflow document of a run, as it was checkpointed."""
+        row = self.db.execute("SELECT workflow FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r}", run_id=run_id)
+        return bytes(row[0])
+
+    def started_event(self, run_id: str) -> dict[str, Any]:
+        """The payload of a run's ``started`` event (what it reused, which run it retries), or {}."""
+        for rec in self.records(run_id):
+            if rec[0] == "r" and rec[3] == "started":
+                return dict(rec[4])
+        return {}
+
     def runs(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT run_id FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY created DESC LIMIT ?"
         args: tuple[Any, ...] = (status, limit) if status else (limit,)

@@ -37,7 +37,7 @@ from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, SymphonyError
+from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, SymphonyError, UsageError
 from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, dumps_binary, freeze, to_workflow
 from symphony_actors.pit.dag.runtable import RunRecord, RunTable
@@ -173,6 +173,85 @@ class RunWorkflow:
         except SymphonyError as exc:
             log.warning("run %s could not start and could not be cancelled: %s", run_id, exc)
 
+    def _admit_now(self, plan: RunPlan, document: bytes, user: str, priority: int) -> RunRecord:
+        """Admission for a retry: granted at once or refused (a retry's reuse map lives only in this call,
+        so it is not queued). Its record is durable before admission, so reconciliation releases the grant
+        whatever dies later, as for every run."""
+        record = RunRecord(plan.run_id, document, {}, plan.workflow.name, user, int(priority), [], False,
+                           self.table.next_seq(), state="started", reused=dict(plan.reused))
+        self.table.put(record)
+        try:
+            decision = self._submit(record)
+        except BaseException:
+            self._drop(record)
+            raise
+        plan.admission = decision
+        if decision is not None and decision.get("verdict") != "granted":
+            self._drop(record)
+            raise BusyError(f"retry of {plan.workflow.name!r} not admitted now: "
+                            f"{decision.get('reason', 'no capacity')}; try again when a run ends",
+                            verdict=decision.get("verdict"))
+        return record
+
+    # ------------------------------------------------------------------ retry
+    def retry(self, run_id: str, from_node: str | None = None, *, user: str = "", priority: int = 0) -> dict[str, Any]:
+        """Run a finished run again as a new run linked to it (``retry_of``), reusing what it computed.
+
+        Without ``from_node``: the nodes that did not succeed run again. With it: that node and everything
+        downstream of it. Every other node that succeeded is taken from the original run (its result and
+        artifact), control nodes (map, branch, join) included, so the new run routes as the original did.
+        """
+        original = self.dag.outcome(run_id)
+        if original["status"] in ("queued", "running", "cancelling"):
+            raise ConflictError(f"run {run_id} is still {original['status']}: wait for it or cancel it, then retry",
+                                run_id=run_id)
+        wf = to_workflow(original["workflow"], {})
+        plan = RunPlan(new_run_id(), wf, wf.validate().order)
+        nodes: dict[str, dict[str, Any]] = original["nodes"]
+        if from_node is not None:
+            if from_node not in nodes and from_node not in plan.order:
+                raise NotFoundError(f"run {run_id} has no node {from_node!r}", run_id=run_id, node=from_node)
+            rerun = _downstream(wf, [from_node])
+        else:
+            rerun = {n for n in plan.order if nodes.get(n, {}).get("status") != "succeeded"}
+            if not rerun:
+                raise UsageError(f"run {run_id} succeeded: nothing failed to retry (retry --from NODE runs a node "
+                                 f"and everything downstream of it again)", run_id=run_id)
+        reuse = self._reusable(wf, plan.order, nodes, rerun)
+        plan.reused = {n: str(info.get("artifact") or "") for n, info in reuse.items()}
+        document = original["workflow"]
+        self._admit_now(plan, document if isinstance(document, bytes) else dumps_binary(wf, level=3), user, priority)
+        try:
+            new_id = self.dag.submit(document, {}, plan.run_id, reuse=reuse,
+                                     retry_of={"run_id": run_id, "from_node": from_node})
+        except BaseException:
+            self._release(plan)
+            self.table.delete(plan.run_id)
+            raise
+        self.plans[new_id] = plan
+        return {"run_id": new_id, "retry_of": run_id, "from_node": from_node, "reused": sorted(reuse),
+                "rerun": [n for n in plan.order if n not in reuse], "admission": plan.admission}
+
+    def _reusable(self, wf: Workflow, order: tuple[str, ...], nodes: dict[str, dict[str, Any]],
+                  rerun: set[str]) -> dict[str, dict[str, Any]]:
+        """The succeeded nodes outside ``rerun`` with their values; a node whose large result was kept only
+        as an artifact that is gone now runs again, with everything downstream of it."""
+        out: dict[str, dict[str, Any]] = {}
+        for node_id in order:
+            info = nodes.get(node_id, {})
+            if node_id in rerun or info.get("status") != "succeeded":
+                continue
+            value, artifact = info.get("result"), info.get("artifact")
+            large = value is None and artifact and wf.node(node_id).kind is not NodeKind.CONTROL
+            if large and self.artifacts is not None:
+                try:
+                    value = cbor2.loads(self.artifacts.retrieve(artifact))
+                except NotFoundError:
+                    rerun |= _downstream(wf, [node_id])
+                    continue
+            out[node_id] = {"artifact": artifact, "value": value, "detail": "reused: from the retried run"}
+        return {n: v for n, v in out.items() if n not in rerun}
+
     def _fresh(self, wf: Workflow, order: tuple[str, ...]) -> dict[str, str]:
         """Nodes whose earlier output is still fresh (control nodes are cheap and always re-evaluated)."""
         into = _edges_into(wf)  # one pass over the edges, not one per node
@@ -277,7 +356,7 @@ class RunWorkflow:
             for node_id, decision_id in plan.decisions.items():
                 self.conductor.feedback(decision_id=decision_id,
                                         success=nodes.get(node_id, {}).get("status") == "succeeded")
-        recorded = 0
+        recorded = unrecorded = 0
         if self.stale is not None:
             into = _edges_into(plan.workflow)
             for node_id in plan.order:
@@ -287,11 +366,16 @@ class RunWorkflow:
                     continue
                 node = plan.workflow.node(node_id)
                 parents = [nodes.get(e.source, {}).get("artifact") for e in into.get(node_id, ())]
-                self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
-                                  inputs=[p for p in parents if p], node=node_id, run=run_id)
+                try:
+                    self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
+                                      inputs=[p for p in parents if p], node=node_id, run=run_id)
+                except SymphonyError as exc:  # one node's lineage; the others' and the admission still count
+                    log.warning("run %s: lineage of node %s not recorded: %s", run_id, node_id, exc)
+                    unrecorded += 1
+                    continue
                 recorded += 1
         return {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": recorded,
-                "feedback": len(plan.decisions)}
+                "unrecorded": unrecorded, "feedback": len(plan.decisions)}
 
     def _release(self, plan: RunPlan) -> None:
         """Give the run's admission back and start the queued runs that got it."""
@@ -378,3 +462,17 @@ class RunWorkflow:
         """Runs waiting for admission, in arrival order."""
         return [{"run_id": r.run_id, "workflow": r.workflow, "user": r.user, "priority": r.priority,
                  "tags": list(r.tags), "seq": r.seq} for r in self.table.in_state("queued")]
+
+
+def _downstream(wf: Workflow, roots: list[str]) -> set[str]:
+    """``roots`` and every node reachable from them (any edge kind), in O(nodes + edges)."""
+    succ: dict[str, list[str]] = {}
+    for e in wf.edges:
+        succ.setdefault(e.source, []).append(e.target)
+    seen, stack = set(roots), list(roots)
+    while stack:
+        for t in succ.get(stack.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return seen

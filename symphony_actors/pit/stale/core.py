@@ -21,16 +21,26 @@ from typing import Any
 
 from symphony_actors.domain.errors import NotFoundError, UsageError
 
-__all__ = ["Derivation", "Lineage", "Reclaimer", "derivation_key"]
+__all__ = ["Derivation", "Lineage", "Reclaimer", "derivation_key", "plain"]
 
 Reclaimer = Callable[[Sequence[str]], tuple[list[str], int]]
 """Frees artifacts: returns the ids actually removed and the bytes that freed."""
 
 
+def plain(value: Any) -> Any:
+    """JSON-like data as plain dicts and lists: a workflow's parameters arrive as nested read-only
+    mappings (``FrozenDict``) and tuples, which neither ``json`` nor the key derivation take as such."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def derivation_key(node_type: str, params: Mapping[str, Any] | None, inputs: Sequence[str],
                    files: Mapping[str, str] | None, extensions: Mapping[str, str] | None) -> str:
     """A stable hash of what a node's output depends on (input order matters; mapping order does not)."""
-    blob = json.dumps([node_type, params or {}, list(inputs), files or {}, extensions or {}],
+    blob = json.dumps([node_type, plain(params or {}), list(inputs), files or {}, extensions or {}],
                       sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
@@ -94,12 +104,18 @@ class Lineage:
             raise UsageError(f"ttl_s must be > 0, not {ttl_s!r}", artifact=artifact)
         if artifact in inputs:
             raise UsageError(f"artifact {artifact!r} cannot be derived from itself", artifact=artifact)
+        values: dict[str, Any] = plain(params or {})
+        try:  # what is recorded is saved as JSON: refuse here, naming the node, what could not be saved
+            json.dumps(values)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"params of node {node or node_type!r} are not JSON data ({exc}); lineage of "
+                             f"{artifact!r} not recorded", artifact=artifact, node=node) from None
         self._expire()
         now = self.clock()
         if artifact in self.records:
             self._unlink(self.records[artifact])
-        d = Derivation(artifact, derivation_key(node_type, params, inputs, files, extensions), node_type,
-                       dict(params or {}), tuple(inputs), dict(files or {}), dict(extensions or {}), now, ttl_s,
+        d = Derivation(artifact, derivation_key(node_type, values, inputs, files, extensions), node_type,
+                       values, tuple(inputs), dict(files or {}), dict(extensions or {}), now, ttl_s,
                        int(size_bytes), node, run)
         self.records[artifact] = d
         self.removed.discard(artifact)

@@ -9,9 +9,11 @@ only). Lineage is kept in ``<data_dir>/pit/stale.sqlite3``, written in batches e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from symphony_actors.domain.errors import StorageError
 from symphony_actors.pit._hosting import ServiceBase, clock_from, plugin_from
 from symphony_actors.pit.kvstore import KVStore
 from symphony_actors.pit.stale.core import Lineage, Reclaimer
@@ -20,6 +22,7 @@ from symphony_actors.ports.service import ServiceSettings
 __all__ = ["StaleService", "build"]
 
 _EVENT_SAMPLE = 100  # artifacts named in a stale.marked event; the count is always exact
+log = logging.getLogger(__name__)
 
 
 class StaleService(ServiceBase):
@@ -28,7 +31,7 @@ class StaleService(ServiceBase):
     TIMER = "tick"
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "record", "mark_stale", "file_changed", "extension_updated", "query", "stale", "lineage",
-        "fresh_nodes", "cleanup", "tick"})
+        "fresh_nodes", "cleanup", "tick", "stats"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -37,25 +40,64 @@ class StaleService(ServiceBase):
         self.core = Lineage(self.clock)
         self.reclaim: Reclaimer = plugin_from(settings, "reclaimer", self.core.recorded_sizes())
         self.store = KVStore(settings.data_dir / "pit" / f"{settings.name}.sqlite3")
+        self.failures = 0
+        self.last_failure = ""
         self.core.load((data for _, data in self.store.items("d")), dict(self.store.items("s")))
 
     def _close(self) -> None:
         self.store.close()
 
     def _save(self) -> None:
+        """Write changed lineage; a record that cannot be written is reported (logged, counted, published
+        as ``stale.error``) and kept in memory, and the others are saved: a bad record never stops the
+        service nor costs the rest of the batch."""
         core = self.core
         if core.dirty:
-            self.store.put_many("d", [(a, core.records[a].to_dict()) for a in sorted(core.dirty) if a in core.records])
+            rows: list[tuple[str, Any]] = [(a, core.records[a].to_dict()) for a in sorted(core.dirty)
+                                           if a in core.records]
             core.dirty.clear()
+            self._put("d", rows)
         if core.stale_dirty:
-            rows = [(a, [core.records[a].stale_since, core.records[a].stale_reason]) for a in core.stale_dirty
-                    if a in core.records]
-            self.store.put_many("s", rows)
+            marks: list[tuple[str, Any]] = [(a, [core.records[a].stale_since, core.records[a].stale_reason])
+                                            for a in core.stale_dirty if a in core.records]
             core.stale_dirty.clear()
+            self._put("s", marks)
         if core.removed:
-            self.store.delete_many("d", sorted(core.removed))
-            self.store.delete_many("s", sorted(core.removed))
+            try:
+                self.store.delete_many("d", sorted(core.removed))
+                self.store.delete_many("s", sorted(core.removed))
+            except StorageError as exc:
+                self._failed("delete", exc, list(core.removed))
             core.removed.clear()
+
+    def _put(self, ns: str, rows: list[tuple[str, Any]]) -> None:
+        try:
+            self.store.put_many(ns, rows)
+            return
+        except (TypeError, ValueError, StorageError) as exc:
+            if len(rows) == 1:
+                self._failed("save", exc, [rows[0][0]])
+                return
+        for row in rows:  # find the bad ones; the batch path above is the usual one
+            try:
+                self.store.put_many(ns, [row])
+            except (TypeError, ValueError, StorageError) as exc:
+                self._failed("save", exc, [row[0]])
+
+    def _failed(self, what: str, exc: Exception, artifacts: list[str]) -> None:
+        self.failures += 1
+        self.last_failure = f"{what}: {type(exc).__name__}: {exc}"
+        log.error("stale: cannot %s lineage of %s: %s: %s", what, artifacts[:5], type(exc).__name__, exc)
+        self._publish("stale.error", {"what": what, "error": f"{type(exc).__name__}: {exc}",
+                                      "artifacts": artifacts[:_EVENT_SAMPLE], "failures": self.failures})
+
+    def stats(self) -> dict[str, Any]:
+        """Records kept, stale ones, and failures to save (with the last one's message)."""
+        return {"records": len(self.core.records), "stale": len(self.core.stale_order),
+                "failures": self.failures, "last_failure": self.last_failure}
+
+    def runtime_stats(self) -> dict[str, Any]:
+        return self.stats()
 
     def _announce(self, result: dict[str, Any], reason: str) -> dict[str, Any]:
         if result["count"]:
@@ -66,9 +108,12 @@ class StaleService(ServiceBase):
     def tick(self) -> None:
         """Timer: TTL expiry, then save changed lineage."""
         def work() -> None:
-            marked = self.core.tick()
-            self._announce({"count": len(marked), "marked": marked}, "ttl expired")
-            self._save()
+            try:
+                marked = self.core.tick()
+                self._announce({"count": len(marked), "marked": marked}, "ttl expired")
+                self._save()
+            except Exception as exc:  # noqa: BLE001 - reported (logged, counted, published); the timer goes on
+                self._failed("tick", exc, [])
         self._repeat(work)
 
     # ------------------------------------------------------------------ StalePort
