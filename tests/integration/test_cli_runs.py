@@ -20,8 +20,16 @@ from symphony_actors.config import resolve
 from symphony_actors.domain.workflow import Workflow, save
 from symphony_actors.runtime.launcher import read_run_file
 from symphony_actors.runtime.system import session_pids
+from symphony_actors.testing.callables import allow_callables
 from symphony_actors.testing.waiting import wait_for
 from tests.integration.conftest import free_port
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allowed_callables():
+    """Workflows are data: the builtin.call nodes of these tests call test callables, allowed here."""
+    with allow_callables():
+        yield
 
 pytestmark = pytest.mark.integration
 

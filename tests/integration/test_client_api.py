@@ -15,8 +15,16 @@ import pytest
 import symphony_actors
 from symphony_actors.domain.errors import NotRunningError, UsageError
 from symphony_actors.domain.workflow import Workflow
+from symphony_actors.testing.callables import allow_callables
 from symphony_actors.testing.trees import dag_tree
 from tests.integration.conftest import SystemUnderTest, free_port, running_system
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allowed_callables():
+    """Workflows are data: the builtin.call nodes of these tests call test callables, allowed here."""
+    with allow_callables():
+        yield
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,14 @@ from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import BusyError, ConflictError, NotFoundError, SymphonyError, UsageError
+from symphony_actors.domain.errors import (
+    BusyError,
+    ConflictError,
+    NotFoundError,
+    SymphonyError,
+    SymphonyFailure,
+    UsageError,
+)
 from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, dumps_binary, freeze, to_workflow
 from symphony_actors.pit.dag.runtable import RunRecord, RunTable
@@ -369,7 +376,9 @@ class RunWorkflow:
                 try:
                     self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
                                       inputs=[p for p in parents if p], node=node_id, run=run_id)
-                except SymphonyError as exc:  # one node's lineage; the others' and the admission still count
+                except SymphonyFailure:  # stale down or restarting: finish() is tried again (reconcile)
+                    raise
+                except SymphonyError as exc:  # this node's data refused: the others' lineage still counts
                     log.warning("run %s: lineage of node %s not recorded: %s", run_id, node_id, exc)
                     unrecorded += 1
                     continue
