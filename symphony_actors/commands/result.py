@@ -32,13 +32,13 @@ def cmd_result(args: argparse.Namespace) -> int:
             raise NotFoundError(f"node {args.node!r} of run {args.run_id} has no result: it {info.get('status')}",
                                 run_id=args.run_id, node=args.node, status=info.get("status"))
         artifact = info.get("artifact")
-        if args.raw and artifact and not _is_text(value := run.result(args.node)):
+        value = node_value(client, run, args.node, artifact)
+        if args.raw and artifact and not _is_text(value):
             from symphony_actors.pit.artifacts.client import ArtifactClient
 
             sys.stdout.buffer.write(ArtifactClient(client).retrieve(artifact))
             sys.stdout.buffer.flush()
             return 0
-        value = node_value(client, run, args.node, artifact)
     if args.raw and _is_text(value):
         sys.stdout.buffer.write(value.encode() if isinstance(value, str) else bytes(value))
         sys.stdout.buffer.flush()

@@ -121,3 +121,25 @@ def test_the_readme_snippet_runs_as_written(sut: SystemUnderTest) -> None:
     assert "Traceback" not in out.stderr
     assert out.stdout.splitlines()[0] == "True"
     assert "succeeded" in out.stdout and "supervisor.tree" in out.stdout
+
+
+def test_a_retry_reuses_map_branch_and_join_results_on_a_real_system(sut: SystemUnderTest, tmp_path: Path) -> None:
+    from tests.unit.dag.test_retry import counted, routed
+
+    log, number = tmp_path / "count.log", tmp_path / "number.txt"
+    number.write_text("not yet")
+    first = sut.client.run_workflow(routed(log, number))
+    assert first.wait(60)["status"] == "failed"
+    before = counted(log)
+    assert sorted(n for _, n in before) == ["low", "m", "m", "m"]  # three mapped items, the taken branch
+    number.write_text("7")
+    again = first.retry()
+    assert again.wait(60)["status"] == "succeeded"
+    assert counted(log) == before  # nothing behind the map, the branch or the join ran again
+    snap = again.status(nodes=True)
+    assert {n: v["status"] for n, v in snap["nodes"].items()}["high"] == "skipped"
+    assert set(snap["reused"]) == {"src", "each", "m", "score", "gate", "low", "j"}
+    assert again.result("fin") == 7.0 and again.result("m") == [1, 2, 3]
+    from_map = again.retry(from_node="each")
+    assert from_map.wait(60)["status"] == "succeeded"
+    assert sorted(n for r, n in counted(log) if r == from_map.run_id) == ["m", "m", "m"]
