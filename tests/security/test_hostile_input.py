@@ -36,7 +36,7 @@ from tests.security.conftest import LocalUser
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DISALLOWED = "disallowed_callable"  # symphony_actors.domain.workflow.callables.DISALLOWED
+DISALLOWED = "disallowed_callable"  # symphony_actors.domain.callables.DISALLOWED
 GOOD = 'id = "test.{name}"\nversion = "1.0.0"\ntype = "operator"\nname = "x"\ndescription = "d"\nentry = "m:E"\n'
 
 
@@ -157,7 +157,7 @@ def test_a_data_dir_owned_by_another_user_is_refused(tmp_path: Path, other_user:
 
 
 def test_validate_reports_os_system_as_a_problem_of_its_node(world: World, tmp_path: Path) -> None:
-    from symphony_actors.domain.workflow.callables import check_callables
+    from symphony_actors.domain.callables import check_callables
 
     wf = shell_workflow(world.marker)
     problems = check_callables(wf)

@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from symphony_actors.domain import callables
 from symphony_actors.domain.errors import ExtensionFailed, NotFoundError, PermissionDenied, UsageError
-from symphony_actors.domain.workflow import callables
 from symphony_actors.hosting import load_factory
 
 __all__ = ["CURRENT", "OPERATORS", "resolve_operator"]
