@@ -127,6 +127,21 @@ def test_the_data_dir_and_everything_a_running_system_wrote_are_private(world: W
     assert loose_entries(world.data) == []
 
 
+def test_symphony_start_writes_its_logs_and_run_files_privately(tmp_path: Path) -> None:
+    """The launcher, its log and run file, and the system it starts, all from `symphony start`."""
+    from tests.integration.conftest import free_port
+
+    home, port = tmp_path / "home", {"SYMPHONY_PORT": str(free_port())}
+    try:
+        started = symphony("start", home=home, extra_env=port)
+        assert started.returncode == 0, started.stderr
+    finally:
+        stopped = symphony("stop", home=home, extra_env=port)
+    assert stopped.returncode == 0, stopped.stderr
+    assert {"logs", "run"} <= {p.name for p in home.iterdir()}
+    assert loose_entries(home) == []
+
+
 def test_another_local_user_reads_nothing_in_the_data_dir(world: World, other_user: LocalUser) -> None:
     """A second user on the host cannot list the data directory or open the run database."""
     attack = textwrap.dedent("""
