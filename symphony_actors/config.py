@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from symphony_actors.domain import callables
+from symphony_actors.domain.callables import CallablePolicy
 from symphony_actors.domain.errors import ConfigError, UsageError
-from symphony_actors.domain.workflow import callables
-from symphony_actors.domain.workflow.callables import CallablePolicy
 
 __all__ = ["ALLOWED_CALLABLES_ENV", "ALLOWED_CALLABLES_FILE", "DEFAULT_PORT", "PRIVATE_UMASK", "SystemAddress",
            "callable_policy", "cli_process", "ensure_private_dir", "private_system", "resolve"]

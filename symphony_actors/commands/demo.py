@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from symphony_actors.config import ALLOWED_CALLABLES_ENV, resolve
+from symphony_actors.config import ALLOWED_CALLABLES_ENV, callable_policy, resolve
+from symphony_actors.domain import callables
 
 __all__ = ["chunk_texts", "demo_workflow", "examples_folder", "extension_workflow", "join_texts", "register"]
 
@@ -211,7 +212,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     addr = resolve(getattr(args, "port", None), getattr(args, "data_dir", None))
     _say(f"Starting Symphony on 127.0.0.1:{addr.port} (data in {addr.data_dir})")
     allowed = os.environ.get(ALLOWED_CALLABLES_ENV, "")
-    os.environ[ALLOWED_CALLABLES_ENV] = " ".join([allowed, *DEMO_CALLABLES]).strip()  # for the launcher only
+    os.environ[ALLOWED_CALLABLES_ENV] = " ".join([allowed, *DEMO_CALLABLES]).strip()  # for the launcher
+    callables.use(callable_policy(addr.data_dir))  # and for building the demo's workflows here
     _info, started_here = ensure_running(addr)
     print("started a new system" if started_here else
           f"a system was already running: using it (its {ALLOWED_CALLABLES_ENV} must allow {', '.join(DEMO_CALLABLES)}"

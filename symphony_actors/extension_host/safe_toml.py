@@ -43,11 +43,11 @@ def read_toml(path: Path, limit: int) -> dict[str, Any]:
     if len(raw) > limit:
         raise bad(f"is larger than the limit of {limit} bytes", "too_large")
     if b"\0" in raw:
-        raise bad("is binary (contains NUL bytes), not TOML text")
+        raise bad("is not valid TOML: it is binary (contains NUL bytes)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise bad(f"is not UTF-8 text (byte {exc.start})") from None
+        raise bad(f"is not valid TOML: not UTF-8 text (byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

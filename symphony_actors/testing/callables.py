@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from symphony_actors.config import ALLOWED_CALLABLES_ENV
-from symphony_actors.domain.workflow.callables import CallablePolicy, using
+from symphony_actors.domain.callables import CallablePolicy, using
 
 __all__ = ["TEST_CALLABLES", "allow_callables"]
 

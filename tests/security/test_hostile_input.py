@@ -36,7 +36,7 @@ from tests.security.conftest import LocalUser
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DISALLOWED = "disallowed_callable"  # symphony_actors.domain.workflow.callables.DISALLOWED
+DISALLOWED = "disallowed_callable"  # symphony_actors.domain.callables.DISALLOWED
 GOOD = 'id = "test.{name}"\nversion = "1.0.0"\ntype = "operator"\nname = "x"\ndescription = "d"\nentry = "m:E"\n'
 
 
@@ -127,6 +127,21 @@ def test_the_data_dir_and_everything_a_running_system_wrote_are_private(world: W
     assert loose_entries(world.data) == []
 
 
+def test_symphony_start_writes_its_logs_and_run_files_privately(tmp_path: Path) -> None:
+    """The launcher, its log and run file, and the system it starts, all from `symphony start`."""
+    from tests.integration.conftest import free_port
+
+    home, port = tmp_path / "home", {"SYMPHONY_PORT": str(free_port())}
+    try:
+        started = symphony("start", home=home, extra_env=port)
+        assert started.returncode == 0, started.stderr
+    finally:
+        stopped = symphony("stop", home=home, extra_env=port)
+    assert stopped.returncode == 0, stopped.stderr
+    assert {"logs", "run"} <= {p.name for p in home.iterdir()}
+    assert loose_entries(home) == []
+
+
 def test_another_local_user_reads_nothing_in_the_data_dir(world: World, other_user: LocalUser) -> None:
     """A second user on the host cannot list the data directory or open the run database."""
     attack = textwrap.dedent("""
@@ -157,7 +172,7 @@ def test_a_data_dir_owned_by_another_user_is_refused(tmp_path: Path, other_user:
 
 
 def test_validate_reports_os_system_as_a_problem_of_its_node(world: World, tmp_path: Path) -> None:
-    from symphony_actors.domain.workflow.callables import check_callables
+    from symphony_actors.domain.callables import check_callables
 
     wf = shell_workflow(world.marker)
     problems = check_callables(wf)

@@ -22,10 +22,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from symphony_actors.domain.callables import check_callables
 from symphony_actors.domain.errors import Problem, ValidationError
 from symphony_actors.domain.workflow._checks import ProblemKind, _local_slow
 from symphony_actors.domain.workflow._fast import _local_fast
-from symphony_actors.domain.workflow.callables import check_callables
 from symphony_actors.domain.workflow.catalog import BUILTINS, Catalog
 from symphony_actors.domain.workflow.graph import IncrementalDag, KahnResult, find_cycles, kahn_levels
 from symphony_actors.domain.workflow.model import (

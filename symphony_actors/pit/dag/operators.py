@@ -29,8 +29,8 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from symphony_actors.domain import callables
 from symphony_actors.domain.errors import ExtensionFailed, NotFoundError, PermissionDenied, UsageError
-from symphony_actors.domain.workflow import callables
 from symphony_actors.hosting import load_factory
 from symphony_actors.pit.dag.runner import cancelled, log
 from symphony_actors.pit.dag.runner import sleep as limited_sleep

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from symphony_actors.config import callable_policy, cli_process, ensure_private_dir, private_system
-from symphony_actors.domain.errors import ConfigError, PermissionDenied, UsageError
-from symphony_actors.domain.workflow import Param, ParamType, Template, Workflow, ref
-from symphony_actors.domain.workflow.callables import (
+from symphony_actors.domain.callables import (
     DENY_ALL,
     DISALLOWED,
     CallablePolicy,
@@ -19,6 +17,8 @@ from symphony_actors.domain.workflow.callables import (
     current,
     using,
 )
+from symphony_actors.domain.errors import ConfigError, PermissionDenied, UsageError
+from symphony_actors.domain.workflow import Param, ParamType, Template, Workflow, ref
 from symphony_actors.extension_host.consent import danger, dangerous
 from symphony_actors.extension_host.registry import Registry
 from symphony_actors.pit.dag.operators import call

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from symphony_actors.domain.errors import Problem, UsageError
-from symphony_actors.domain.workflow.params import ParamRef
 
 if TYPE_CHECKING:
     from symphony_actors.domain.workflow.model import Workflow
@@ -111,6 +110,8 @@ def using(policy: CallablePolicy) -> Iterator[CallablePolicy]:
 def check_callables(wf: Workflow, policy: CallablePolicy | None = None) -> list[Problem]:
     """One problem per ``builtin.call`` node whose ``params.callable`` the policy (default: current) refuses."""
     problems: list[Problem] = []
+    from symphony_actors.domain.workflow.params import ParamRef  # here: config imports this module, cheaply
+
     pol = current() if policy is None else policy
     for i, node in enumerate(wf.nodes):
         if node.type != CALL_TYPE:
