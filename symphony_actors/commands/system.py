@@ -252,6 +252,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Symphony on 127.0.0.1:{addr.port}  launcher pid {info.get('launcher_pid')}  "
               f"admin pid {status['admin_pid']}  data {addr.data_dir}\n")
         print(render_tree(status))
+        if status.get("auth_rejected"):
+            print(f"refused connections without the system's key: {status['auth_rejected']} "
+                  f"(see {addr.data_dir / 'logs' / 'security.log'})")
         gw = status.get("gateway")
         if gw and gw.get("port"):
             token = Path(gw["token_file"]).read_text().strip() if Path(gw["token_file"]).exists() else "?"

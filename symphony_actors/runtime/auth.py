@@ -244,25 +244,23 @@ class Keyring:
 
     def open(self, payload: bytes | bytearray | memoryview, domain: int) -> tuple[memoryview | None, str]:
         """The authenticated body of ``payload``, or None and the reason it was refused."""
-        view = memoryview(payload)
-        if len(view) < 5 or view[:3] != MAGIC_PREFIX:
+        head = bytes(payload[:5])
+        if len(head) < 5 or head[:3] != MAGIC_PREFIX:
             return None, "not a sealed frame (no key tag)"
-        if view[3] != domain:
-            return None, f"sealed for another purpose (domain {view[3]}, expected {domain})"
-        n = view[4]
+        if head[3] != domain:
+            return None, f"sealed for another purpose (domain {head[3]}, expected {domain})"
+        n = head[4]
         start = 5 + n * (KID_BYTES + TAG_BYTES)
-        if n == 0 or len(view) < start:
+        if n == 0 or len(payload) < start:
             return None, "truncated key tags"
-        body = view[start:]
-        pos = 5
-        for _ in range(n):
-            key = self._keys.get(bytes(view[pos:pos + KID_BYTES]))
+        tags = bytes(payload[5:start])
+        for pos in range(0, len(tags), KID_BYTES + TAG_BYTES):
+            key = self._keys.get(tags[pos:pos + KID_BYTES])
             if key is not None:
-                want = key.tag(body, domain)
-                if secrets.compare_digest(want, bytes(view[pos + KID_BYTES:pos + KID_BYTES + TAG_BYTES])):
+                body = memoryview(payload)[start:]
+                if secrets.compare_digest(key.tag(body, domain), tags[pos + KID_BYTES:pos + KID_BYTES + TAG_BYTES]):
                     return body, ""
                 return None, "bad tag (wrong key or altered frame)"
-            pos += KID_BYTES + TAG_BYTES
         return None, "signed with an unknown key"
 
 

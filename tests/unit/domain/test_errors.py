@@ -23,7 +23,7 @@ ALL_CLASSES: list[type[SymphonyError]] = sorted(
     {obj for obj in vars(E).values() if isinstance(obj, type) and issubclass(obj, SymphonyError)},
     key=lambda c: c.__name__)
 MISUSE = {"UsageError", "ValidationError", "ProtocolError", "ConfigError", "ConflictError", "DependencyError",
-          "InvalidTypeError", "NotFoundError", "PermissionDenied", "AuthenticationError", "UnsafePathError"}
+          "InvalidTypeError", "NotFoundError", "PermissionDenied"} | {"AuthenticationError", "UnsafePathError"}
 FAILURES = {"SymphonyFailure", "NotRunningError", "DeadlineExceeded", "BusyError", "ServiceCrashed", "RemoteError",
             "IntegrityError", "StorageError", "ExtensionFailed", "SandboxError"}
 

@@ -239,3 +239,29 @@ def test_the_launcher_refuses_a_run_directory_others_can_write(tmp_path: Path) -
     with pytest.raises(UnsafePathError, match=f"{addr.run_dir} has mode 0777"):
         write_run_file(addr, state="starting")
     assert not addr.pid_file.exists()
+
+
+def test_a_client_finds_its_key_explicit_first_then_held_then_recorded_then_home(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from symphony_actors.runtime import endpoint
+    from symphony_actors.runtime.direct import socket_dir
+    from symphony_actors.runtime.system import DATA_DIR_POINTER
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    explicit, recorded, home = (tmp_path / n for n in ("explicit", "recorded", "home"))
+    keys = {}
+    for d in (explicit, recorded, home):
+        d.mkdir()
+        keys[d] = auth.create_or_load_key(d).raw
+    monkeypatch.setenv("SYMPHONY_HOME", str(home))
+    held = Keyring()
+    monkeypatch.setattr(endpoint, "KEYRING", held)
+    port = 20001
+    assert endpoint.client_key(port).raw == keys[home]  # nothing recorded: $SYMPHONY_HOME
+    (socket_dir(port) / DATA_DIR_POINTER).write_text(str(recorded))
+    assert endpoint.client_key(port).raw == keys[recorded]  # what the running system recorded
+    mine = SystemKey.generate()
+    held.add(mine, port)
+    assert endpoint.client_key(port) is mine  # a key this process holds for the port
+    assert endpoint.client_key(port, explicit).raw == keys[explicit]  # an explicit data_dir wins
