@@ -26,11 +26,12 @@ import orjson
 from symphony_actors.domain.errors import SandboxError
 from symphony_actors.extension_host.sandbox import _cgroups, _netguard
 from symphony_actors.extension_host.sandbox._framing import encode
+from symphony_actors.extension_host.sandbox._levels import _Modes
 from symphony_actors.extension_host.sandbox._notify import Denial, Notifier
 from symphony_actors.extension_host.sandbox.audit import AuditLog
 from symphony_actors.extension_host.sandbox.capabilities import HostCapabilities, probe
 from symphony_actors.extension_host.sandbox.policy import SandboxPolicy
-from symphony_actors.extension_host.sandbox.worker import SandboxedWorker, _Modes
+from symphony_actors.extension_host.sandbox.worker import SandboxedWorker
 
 __all__ = ["DEFAULT_PRELOAD", "Zygote"]
 

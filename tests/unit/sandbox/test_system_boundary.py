@@ -12,6 +12,7 @@ from symphony_actors.domain.errors import UsageError, ValidationError
 from symphony_actors.extension_host.permissions import parse_permission, sandbox_grants
 from symphony_actors.extension_host.policy_map import policy_for_step
 from symphony_actors.extension_host.sandbox import SandboxPolicy, _seccomp
+from symphony_actors.extension_host.sandbox._levels import _Modes, guarantees_for
 from symphony_actors.extension_host.sandbox._netguard import (
     allowed_ranges,
     ephemeral_range,
@@ -20,7 +21,6 @@ from symphony_actors.extension_host.sandbox._netguard import (
     reserved_ranges,
 )
 from symphony_actors.extension_host.sandbox._notify import describe, socket_target
-from symphony_actors.extension_host.sandbox.worker import _Modes, guarantees_for
 
 MODES = _Modes(memory=None, cpu=None, pids=False, root=True)
 
