@@ -730,6 +730,10 @@ def test_udp_to_loopback_is_refused_with_a_narrow_grant(world: dict[str, Any], s
         record = _audited(world, "ext-a", "net.connect", "SOCK_DGRAM")
         assert record["source"] == "host"
         assert w.call("ping") == "pong"
+        # net.udp (allow_udp) is the explicit way to get UDP back: then the datagram arrives.
+        udp = spawn("b", allow_udp=True)
+        assert udp.call("try_udp", {"host": "127.0.0.1", "port": receiver.getsockname()[1]}) == "sent"
+        assert receiver.recv(64, socket.MSG_DONTWAIT) == b"hello"
     finally:
         receiver.close()
 

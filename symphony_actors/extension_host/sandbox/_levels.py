@@ -75,8 +75,13 @@ def _network_level(policy: SandboxPolicy, abi: int, seccomp: bool, applied: dict
         notes.append("no system ports were named to this sandbox: only the kernel's ephemeral range is reserved")
     if policy.connect_any_port:
         notes.append("TCP connect is allowed to every other port (connect_any_port)")
+    if seccomp and policy.allow_udp:
+        notes.append("UDP is allowed to every address and port (net.udp): nothing filters it, loopback "
+                     "services included (the system itself listens on no UDP port)")
+        return "enforced"
     if seccomp:
-        notes.append("internet sockets are TCP only (UDP, SCTP refused); names resolve over TCP port 53")
+        notes.append("internet sockets are TCP only (UDP, SCTP refused); names resolve over TCP port 53 "
+                     "(a resolver that answers only UDP needs net.udp)")
         return "enforced"
     notes.append("UDP and other non-TCP internet sockets are not filtered (no seccomp)")
     return "best_effort"

@@ -217,7 +217,7 @@ def run(fd: int, spec: dict[str, Any], prepared_ms: float | None = None) -> int:
     policy = spec["policy"]
     if int(applied.get("landlock_abi") or 0) >= 4:
         granted = {int(p) for p in policy["connect_ports"]}
-        if granted:
+        if granted and not policy.get("allow_udp"):
             granted.add(_confine.DNS_PORT)
         _tcp[0] = (bool(policy["connect_any_port"]), frozenset(granted), _confine.reserved_of(spec))
     sys.addaudithook(_audit_hook)

@@ -61,6 +61,14 @@ def test_fs_metadata_is_a_permission_without_target_that_maps_to_allow_metadata(
     assert not policy_for_step({**step, "granted": []}).allow_metadata
 
 
+def test_net_udp_is_an_explicit_grant_that_maps_to_allow_udp() -> None:
+    assert str(parse_permission("net.udp")) == "net.udp"
+    assert sandbox_grants(["net.udp"]).net_udp and not sandbox_grants(["net.connect:*:*"]).net_udp
+    step = {"id": "acme.x", "path": "/opt/ext", "variables": {"data": "/var/lib/x"}, "granted": ["net.udp"]}
+    policy = policy_for_step(step)
+    assert policy.allow_udp and policy.net_granted and not policy.connect_any_port
+
+
 def test_allow_metadata_must_be_a_bool() -> None:
     with pytest.raises(ValidationError) as info:
         _policy(allow_metadata="yes")
