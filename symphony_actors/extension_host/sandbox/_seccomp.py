@@ -131,7 +131,7 @@ def syscall_names() -> dict[int, str]:
     lib = _library()
     if lib is None:
         return {}
-    names = (*DENY, *SPAWN, *SIGNALS, *METADATA, "clone", "socket", "ioctl")
+    names = (*DENY, *SPAWN, *SIGNALS, *METADATA, "clone", "socket", "ioctl", "connect")
     return {nr: name for name in names if (nr := _number(lib, name)) >= 0}
 
 
@@ -262,6 +262,10 @@ def _add_rules(lib: ctypes.CDLL, ctx: int, spec: SeccompSpec) -> int:
     if spec.allow_inet:
         count += _inet_tcp_only(lib, ctx, eperm, spec.allow_udp)
     count += _metadata_rules(lib, ctx, eperm, spec.allow_metadata)
+    if spec.allow_inet and spec.notify:
+        # every connect() goes past the host: it refuses (and audits) one to a reserved or ungranted
+        # TCP port and lets the rest continue to Landlock, which enforces either way
+        count += _rule(lib, ctx, _ACT_NOTIFY, "connect")
     for request in (_TIOCSTI, _TIOCLINUX):
         count += _rule(lib, ctx, eperm, "ioctl", [(1, _CMP_MASKED_EQ, _LOW32, request)])
     return count

@@ -215,7 +215,7 @@ def run(fd: int, spec: dict[str, Any], prepared_ms: float | None = None) -> int:
         _framing.send_frame(sock, {"fatal": {"kind": "confinement", "step": exc.step, "message": str(exc)}})
         return 70
     policy = spec["policy"]
-    if int(applied.get("landlock_abi") or 0) >= 4:
+    if int(applied.get("landlock_abi") or 0) >= 4 and not spec.get("seccomp_notify"):  # else the host judges
         granted = {int(p) for p in policy["connect_ports"]}
         if granted and not policy.get("allow_udp"):
             granted.add(_confine.DNS_PORT)

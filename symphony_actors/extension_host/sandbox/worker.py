@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 
 from symphony_actors.domain.errors import ExtensionFailed, InvalidTypeError, PermissionDenied, SandboxError
-from symphony_actors.extension_host.sandbox import _framing, _notify
+from symphony_actors.extension_host.sandbox import _framing, _netguard, _notify
 from symphony_actors.extension_host.sandbox._cgroups import WorkerCgroup
 from symphony_actors.extension_host.sandbox._levels import _Modes, guarantees_for
 from symphony_actors.extension_host.sandbox.capabilities import Guarantees
@@ -75,6 +75,7 @@ class SandboxedWorker:
         self._last_failure: dict[str, Any] | None = None
         self._host_denied: set[tuple[str, str]] = set()  # (permission, target) the host recorded this call
         self._audit_window = (0.0, 0, 0)  # (window start, records written, records suppressed)
+        self._reserved: _netguard.Ranges = ()  # TCP ports reserved at the last spawn
         self._reset()
 
     def _reset(self) -> None:
@@ -179,6 +180,23 @@ class SandboxedWorker:
             raise self._failure("startup", wait=True)
         notifier.add(good[0], self)
 
+    def _reserve(self, ranges: list[list[int]]) -> list[list[int]]:
+        """Remember the reserved ports this worker is spawned with (to judge its connects); returns them."""
+        self._reserved = tuple((lo, hi) for lo, hi in ranges)
+        return ranges
+
+    def _tcp_refusal(self, port: int) -> str | None:
+        """Why Landlock refuses this worker a TCP connect to ``port`` (None: allowed, or no TCP filter here)."""
+        p = self.policy
+        if self._zygote.capabilities.landlock_abi < 4:
+            return None
+        if _netguard.is_reserved(port, self._reserved):
+            return "a port of the system (reserved whatever the grant)"
+        dns = 53 if p.connect_ports and not p.allow_udp else None
+        if not p.connect_any_port and port not in p.connect_ports and port != dns:
+            return "port not granted"
+        return None
+
     def _host_denial(self, denial: _notify.Denial) -> None:
         """A refused syscall the kernel handed to the host (notifier thread): one audit record, rate-limited."""
         self._host_denied.add((denial.permission, denial.target))
@@ -194,8 +212,9 @@ class SandboxedWorker:
             self._audit_window = (start, written, suppressed + 1)
             return
         self._audit_window = (start, written + 1, suppressed)
+        extra = {"message": denial.message} if denial.message else {}
         audit.append(self.policy.extension_id, denial.permission, denial.target, decision="denied", source="host",
-                     syscall=denial.syscall, method=self._in_flight, pid=denial.tid)
+                     syscall=denial.syscall, method=self._in_flight, pid=denial.tid, **extra)
 
     def _on_exit(self, report: dict[str, Any]) -> None:
         """Called by the zygote reader thread when the zygote reaped this worker."""
