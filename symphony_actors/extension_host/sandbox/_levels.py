@@ -49,8 +49,8 @@ def guarantees_for(policy: SandboxPolicy, modes: _Modes, applied: dict[str, Any]
                      "name (seccomp sees no paths); setuid/setgid bits still refused")
     if seccomp and applied.get("seccomp_notify"):
         audit: Level = "best_effort"
-        notes.append("audit: refused syscalls (metadata, sockets, spawn, signals) are recorded by the host; "
-                     "refused file and TCP accesses by the worker itself, which an extension can suppress")
+        notes.append("audit: refused syscalls (metadata, sockets, spawn, signals) and TCP connects are recorded "
+                     "by the host; refused file accesses by the worker itself, which an extension can suppress")
     else:
         audit = "best_effort" if seccomp else "none"
         notes.append("audit: refusals are reported by the worker itself (no seccomp notifications here)")

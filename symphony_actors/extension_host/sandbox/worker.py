@@ -159,7 +159,7 @@ class SandboxedWorker:
         caps = self._zygote.capabilities
         self.guarantees = guarantees_for(self.policy, self._modes, {
             "landlock_abi": caps.landlock_abi, "seccomp_instructions": 1 if caps.seccomp else 0,
-            "seccomp_notify": self._zygote._notifier is not None, "reserved_ports": self._zygote.reserved_ports(),
+            "seccomp_notify": self._zygote._notifier is not None, "reserved_ports": [list(r) for r in self._reserved],
             "system_ports": sorted(self._zygote.system_ports)})
         applied = msg.get("applied") if isinstance(msg.get("applied"), dict) else {}
         timings = applied.get("timings_ms") if isinstance(applied, dict) else None
