@@ -8,6 +8,8 @@ Grammar (one string per permission, ``kind`` or ``kind:target``)::
                                 the system's user owns that the extension can name; setuid bits stay refused)
     net.connect:<host>:<port>   TCP connect; host a name, IPv4, [IPv6], *.suffix or *; port N, N-M or *
                                 (never the system's own ports: its admin port and the kernel's ephemeral range)
+    net.udp                     UDP to any address and port (no filter can narrow it: loopback included);
+                                without it internet sockets are TCP only and names resolve over TCP
     process.spawn               start child processes
     env.read:<NAME>             read an environment variable; NAME or PREFIX_*
     bus.publish:<topic>         publish on topics matching the pattern (``*`` one segment, ``#`` the rest)
@@ -61,6 +63,7 @@ KINDS: Mapping[str, bool] = {
     "fs.write": True,
     "fs.metadata": False,
     "net.connect": True,
+    "net.udp": False,
     "process.spawn": False,
     "env.read": True,
     "bus.publish": True,
@@ -351,6 +354,7 @@ class SandboxGrants:
     process_spawn: bool
     env_names: tuple[str, ...]
     fs_metadata: bool = False
+    net_udp: bool = False
 
     @property
     def tcp_ports(self) -> tuple[tuple[int, int], ...]:
@@ -372,7 +376,7 @@ def sandbox_grants(grants: GrantSet | Iterable[Permission | str],
     reads: list[str] = []
     writes: list[str] = []
     nets: list[NetTarget] = []
-    spawn = metadata = False
+    spawn = metadata = udp = False
     envs: list[str] = []
     for p in gs:
         if p.kind in ("fs.read", "fs.write") and p.target is not None:
@@ -385,9 +389,11 @@ def sandbox_grants(grants: GrantSet | Iterable[Permission | str],
             spawn = True
         elif p.kind == "fs.metadata":
             metadata = True
+        elif p.kind == "net.udp":
+            udp = True
         elif p.kind == "env.read" and p.target is not None:
             envs.append(p.target)
-    return SandboxGrants(tuple(reads), tuple(writes), tuple(nets), spawn, tuple(envs), metadata)
+    return SandboxGrants(tuple(reads), tuple(writes), tuple(nets), spawn, tuple(envs), metadata, udp)
 
 
 # --------------------------------------------------------------------------- audit and guard

@@ -13,6 +13,7 @@ manifest                               SandboxPolicy
                                        when more than :data:`MAX_LISTED_PORTS` ports would be listed
 ``process.spawn``                      ``allow_spawn``
 ``fs.metadata``                        ``allow_metadata``
+``net.udp``                            ``allow_udp``
 ``env.read:<NAME>`` / ``PREFIX_*``     ``env_names``
 ``limits.memory_mb``                   ``memory_limit_bytes`` (at least 32 MiB, the worker's floor)
 ``limits.cpu_share``                   ``cpu_share`` (a fraction of one core; >= 1 core: no cap)
@@ -79,6 +80,7 @@ def policy_for_step(step: Mapping[str, Any], *, trusted: bool = False,
         connect_any_port=any_port,
         allow_spawn=grants.process_spawn,
         allow_metadata=grants.fs_metadata,
+        allow_udp=grants.net_udp,
         env_names=grants.env_names,
         memory_limit_bytes=memory,
         cpu_share=cpu_share,

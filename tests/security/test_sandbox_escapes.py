@@ -146,6 +146,17 @@ EVIL = textwrap.dedent('''
             finally:
                 s.close()
 
+        def try_connect_raw(self, port):
+            """connect() through ctypes (no Python audit event): the kernel must still refuse it."""
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            addr = (socket.AF_INET).to_bytes(2, "little") + port.to_bytes(2, "big") + socket.inet_aton("127.0.0.1")
+            libc = ctypes.CDLL(None, use_errno=True)
+            try:
+                rc = libc.connect(s.fileno(), addr + bytes(8), 16)
+                return "connected" if rc == 0 else f"refused: errno {ctypes.get_errno()}"
+            finally:
+                s.close()
+
         def try_udp(self, args):
             try:
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
@@ -688,9 +699,14 @@ def test_a_star_grant_cannot_reach_the_systems_ports(world: dict[str, Any], spaw
             for port, listener in ((admin_port, admin), (actor_port, actor)):
                 result = w.call("try_connect", {"host": "127.0.0.1", "port": port})
                 assert result.startswith("refused: connect"), f"port {port}: {result}"
+                assert w.call("try_connect_raw", port).startswith("refused"), f"ctypes connect to {port}"
                 assert _accepted_nothing(listener), f"port {port} was reached"
-                record = _audited(world, "ext-a", "net.connect", f"127.0.0.1:{port}")
-                assert "system" in record.get("message", "") or record["source"] == "worker"
+                records = [r for r in read_audit(world["audit"], "ext-a")
+                           if r["permission"] == "net.connect" and r["target"] == f"127.0.0.1:{port}"]
+                assert records, f"no audit record for port {port}"
+                if CAPS.seccomp_notify:  # the host saw both attempts, the ctypes one included
+                    assert [r["source"] for r in records] == ["host", "host"], records
+                    assert "system" in records[0]["message"]
             assert w.call("ping") == "pong"
             g = _guarantees(w)
             assert g.network == "enforced" and any(str(admin_port) in n for n in g.notes), g.notes
@@ -730,6 +746,10 @@ def test_udp_to_loopback_is_refused_with_a_narrow_grant(world: dict[str, Any], s
         record = _audited(world, "ext-a", "net.connect", "SOCK_DGRAM")
         assert record["source"] == "host"
         assert w.call("ping") == "pong"
+        # net.udp (allow_udp) is the explicit way to get UDP back: then the datagram arrives.
+        udp = spawn("b", allow_udp=True)
+        assert udp.call("try_udp", {"host": "127.0.0.1", "port": receiver.getsockname()[1]}) == "sent"
+        assert receiver.recv(64, socket.MSG_DONTWAIT) == b"hello"
     finally:
         receiver.close()
 

@@ -130,7 +130,7 @@ def _landlock_rules(spec: dict[str, Any], policy: dict[str, Any]) -> _landlock.L
         rules.restrict_tcp_connect = False  # the zygote's prebuilt layer (every port but the reserved) does it
     reserved = reserved_of(spec)
     rules.connect_ports = {p for p in policy["connect_ports"] if not _netguard.is_reserved(p, reserved)}
-    if policy["connect_ports"] and not _netguard.is_reserved(DNS_PORT, reserved):
+    if policy["connect_ports"] and not policy.get("allow_udp") and not _netguard.is_reserved(DNS_PORT, reserved):
         rules.connect_ports.add(DNS_PORT)
     rules.bind_ports = set(policy["bind_ports"])
     return rules
@@ -146,9 +146,10 @@ def seccomp_spec(spec: dict[str, Any]) -> _seccomp.SeccompSpec:
     policy = spec["policy"]
     return _seccomp.SeccompSpec(allow_spawn=bool(policy["allow_spawn"]),
                                 allow_inet=bool(policy["connect_ports"] or policy["bind_ports"]
-                                                or policy["connect_any_port"]),
+                                                or policy["connect_any_port"] or policy.get("allow_udp")),
                                 protected_pids=tuple(sorted(int(p) for p in spec["protected_pids"])),
                                 allow_metadata=bool(policy.get("allow_metadata")),
+                                allow_udp=bool(policy.get("allow_udp")),
                                 notify=bool(spec.get("seccomp_notify")))
 
 
@@ -197,7 +198,7 @@ def confine(spec: dict[str, Any]) -> dict[str, Any]:
     os.environ.clear()
     os.environ.update({k: str(v) for k, v in spec.get("env", {}).items()})
     os.environ.update({"HOME": str(data), "TMPDIR": str(data / "tmp")})
-    if policy["connect_ports"] or policy["connect_any_port"]:
+    if (policy["connect_ports"] or policy["connect_any_port"]) and not policy.get("allow_udp"):
         os.environ["RES_OPTIONS"] = "use-vc"  # glibc's resolver over TCP: internet sockets are TCP only
     mark("env")
     _set_rlimits(spec, policy)

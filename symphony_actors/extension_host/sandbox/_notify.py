@@ -3,10 +3,15 @@
 Each worker hands the host its filter's listener (``SECCOMP_FILTER_FLAG_NEW_LISTENER``) before any
 extension code runs. One host thread polls every listener; a notification is a syscall the filter
 refuses (file metadata, sockets, spawn, signals to protected pids, io_uring). The call never runs:
-the host always answers EPERM, never "continue", so what it reads of the arguments (a path from
-``/proc/<tid>/mem``, a descriptor's target) only names the attempt in the audit record; another
-thread of the worker may rewrite that memory meanwhile, which can only make the record inaccurate.
-Because the kernel reports the attempt, ``syscall()`` through ctypes is recorded like ``os.chmod``.
+the host answers EPERM, so what it reads of the arguments (a path from ``/proc/<tid>/mem``, a
+descriptor's target) only names the attempt in the audit record; another thread of the worker may
+rewrite that memory meanwhile, which can only make the record inaccurate. Because the kernel reports
+the attempt, ``syscall()`` through ctypes is recorded like ``os.chmod``.
+
+The one exception is ``connect()`` of a worker with a network grant: the host reads the address,
+refuses (and audits) a reserved or ungranted TCP port, and lets any other call *continue*. Continuing
+is not a security decision here: Landlock checks the port again in the kernel, so a worker that
+rewrites the address after the host read it gets refused by Landlock, only without a record.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import errno
 import os
 import select
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +57,7 @@ def _iowr(nr: int, size: int) -> int:
 _RECV = _iowr(0, ctypes.sizeof(_Notif))
 _SEND = _iowr(1, ctypes.sizeof(_Resp))
 _ID_VALID = (1 << 30) | (8 << 16) | (ord("!") << 8) | 2
+_FLAG_CONTINUE = 1
 _PATH_ARG = {"chmod": 0, "chown": 0, "lchown": 0, "utime": 0, "utimes": 0, "setxattr": 0, "lsetxattr": 0,
              "removexattr": 0, "lremovexattr": 0, "fchmodat": 1, "fchmodat2": 1, "fchownat": 1, "utimensat": 1,
              "futimesat": 1, "setxattrat": 1, "removexattrat": 1, "execve": 0, "execveat": 1}
@@ -76,6 +83,7 @@ class Denial:
     target: str
     syscall: str
     tid: int
+    message: str = ""
 
 
 def _read_string(tid: int, address: int, limit: int = 4096) -> str | None:
@@ -127,6 +135,30 @@ def socket_target(family: int, kind: int, proto: int) -> str:
     return f"socket({_FAMILIES.get(family, family)}, {_TYPES.get(kind, kind)}, {proto})"
 
 
+def _read_bytes(tid: int, address: int, size: int) -> bytes:
+    if not address or size <= 0:
+        return b""
+    try:
+        with Path(f"/proc/{tid}/mem").open("rb", buffering=0) as mem:
+            mem.seek(address)
+            return mem.read(size)
+    except (OSError, OverflowError, ValueError):
+        return b""
+
+
+def tcp_address(raw: bytes) -> tuple[str, int] | None:
+    """(address, port) of a ``sockaddr_in``/``sockaddr_in6``; None for another family or a short read."""
+    if len(raw) < 8:
+        return None
+    family = int.from_bytes(raw[:2], sys.byteorder)
+    port = int.from_bytes(raw[2:4], "big")
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return socket.inet_ntop(socket.AF_INET6, raw[8:24]), port
+    return None
+
+
 def _fd_target(tid: int, fd: int) -> str:
     try:
         return str(Path(f"/proc/{tid}/fd/{fd}").readlink())
@@ -137,11 +169,14 @@ def _fd_target(tid: int, fd: int) -> str:
 class Notifier:
     """One daemon thread answering the listeners of every worker of a zygote.
 
-    ``on_denial(owner, denial)`` runs on that thread just before the refusal is sent (it must not block).
+    ``on_denial(owner, denial)`` runs on that thread just before the refusal is sent (it must not block);
+    ``tcp_refusal(owner, port)`` says why a TCP connect to ``port`` is refused, or None to let it continue.
     """
 
-    def __init__(self, on_denial: Callable[[object, Denial], None]) -> None:
+    def __init__(self, on_denial: Callable[[object, Denial], None],
+                 tcp_refusal: Callable[[object, int], str | None] = lambda owner, port: None) -> None:
         self._on_denial = on_denial
+        self._tcp_refusal = tcp_refusal
         self._names = _seccomp.syscall_names()
         self._owners: dict[int, object] = {}
         self._lock = threading.Lock()
@@ -199,6 +234,17 @@ class Notifier:
                 elif events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
                     self._drop(fd)  # every process under this filter is gone
 
+    def _judge_connect(self, owner: object, tid: int, args: tuple[int, ...]) -> Denial | None:
+        address = tcp_address(_read_bytes(tid, args[1], min(int(args[2] & 0xFFFFFFFF), 128)))
+        if address is None or owner is None:
+            return None  # not an internet address (or unreadable): Landlock decides
+        host, port = address
+        why = self._tcp_refusal(owner, port)
+        if why is None:
+            return None
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return Denial("net.connect", target, "connect", tid, why)
+
     def _drop(self, fd: int) -> None:
         with self._lock:
             if self._owners.pop(fd, None) is not None:
@@ -209,11 +255,18 @@ class Notifier:
         if _libc.ioctl(fd, _RECV, ctypes.byref(notif)) != 0:
             return  # ENOENT: the caller died (or was interrupted) before we got to it
         name = self._names.get(int(notif.data.nr), f"syscall {notif.data.nr}")
-        denial = describe(name, int(notif.pid), tuple(int(a) for a in notif.data.args))
-        if _libc.ioctl(fd, _ID_VALID, ctypes.byref(ctypes.c_uint64(notif.id))) != 0:
-            return  # the caller died while we read its arguments: they may name another process's memory
+        args = tuple(int(a) for a in notif.data.args)
         with self._lock:
             owner = self._owners.get(fd)
+        if name == "connect":
+            denial: Denial | None = self._judge_connect(owner, int(notif.pid), args)
+        else:
+            denial = describe(name, int(notif.pid), args)
+        if _libc.ioctl(fd, _ID_VALID, ctypes.byref(ctypes.c_uint64(notif.id))) != 0:
+            return  # the caller died while we read its arguments: they may name another process's memory
+        if denial is None:  # Landlock decides (see the module docstring)
+            _libc.ioctl(fd, _SEND, ctypes.byref(_Resp(notif.id, 0, 0, _FLAG_CONTINUE)))
+            return
         if owner is not None:  # recorded before the answer: the worker's own report comes after it
             self._on_denial(owner, denial)
         resp = _Resp(notif.id, 0, -errno.EPERM, 0)

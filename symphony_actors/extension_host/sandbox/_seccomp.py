@@ -95,6 +95,8 @@ _SOCK_RAW = 3
 _SOCK_TYPE_MASK = 0xF
 _NON_STREAM_TYPES = (2, 4, 5, 10)  # DGRAM, RDM, SEQPACKET, PACKET (RAW is refused for every family)
 _IPPROTO_TCP = 6
+_IPPROTO_UDP = 17
+_SOCK_DGRAM = 2
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
 # File metadata: Landlock has no right for these, so without ``fs.metadata`` seccomp refuses them.
 METADATA = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utime", "utimes",
@@ -115,6 +117,7 @@ class SeccompSpec:
     allow_inet: bool
     protected_pids: tuple[int, ...]  # signals to these (and to -1, 1) fail with EPERM
     allow_metadata: bool = False
+    allow_udp: bool = False  # datagram internet sockets (UDP) allowed: ``net.udp``
     notify: bool = False  # refusals go to the host's listener (SECCOMP_RET_USER_NOTIF) instead of EPERM
 
 
@@ -128,7 +131,7 @@ def syscall_names() -> dict[int, str]:
     lib = _library()
     if lib is None:
         return {}
-    names = (*DENY, *SPAWN, *SIGNALS, *METADATA, "clone", "socket", "ioctl")
+    names = (*DENY, *SPAWN, *SIGNALS, *METADATA, "clone", "socket", "ioctl", "connect")
     return {nr: name for name in names if (nr := _number(lib, name)) >= 0}
 
 
@@ -257,24 +260,31 @@ def _add_rules(lib: ctypes.CDLL, ctx: int, spec: SeccompSpec) -> int:
         count += _rule(lib, ctx, eperm, "socket", [(0, _CMP_MASKED_EQ, _LOW32, family)])
     count += _rule(lib, ctx, eperm, "socket", [(1, _CMP_MASKED_EQ, 0xF, _SOCK_RAW)])
     if spec.allow_inet:
-        count += _inet_tcp_only(lib, ctx, eperm)
+        count += _inet_tcp_only(lib, ctx, eperm, spec.allow_udp)
     count += _metadata_rules(lib, ctx, eperm, spec.allow_metadata)
+    if spec.allow_inet and spec.notify:
+        # every connect() goes past the host: it refuses (and audits) one to a reserved or ungranted
+        # TCP port and lets the rest continue to Landlock, which enforces either way
+        count += _rule(lib, ctx, _ACT_NOTIFY, "connect")
     for request in (_TIOCSTI, _TIOCLINUX):
         count += _rule(lib, ctx, eperm, "ioctl", [(1, _CMP_MASKED_EQ, _LOW32, request)])
     return count
 
 
-def _inet_tcp_only(lib: ctypes.CDLL, ctx: int, action: int) -> int:
-    """Internet sockets are TCP only: Landlock filters TCP ports, nothing else (UDP, SCTP, ...)."""
+def _inet_tcp_only(lib: ctypes.CDLL, ctx: int, action: int, udp: bool) -> int:
+    """Internet sockets are TCP (and with ``udp`` UDP) only: Landlock filters TCP ports, nothing else."""
     count = 0
+    allowed = {0, _IPPROTO_TCP, _IPPROTO_UDP} if udp else {0, _IPPROTO_TCP}
     for family in (_AF_INET, _AF_INET6):
         fam = (0, _CMP_MASKED_EQ, _LOW32, family)
         for kind in _NON_STREAM_TYPES:
-            count += _rule(lib, ctx, action, "socket", [fam, (1, _CMP_MASKED_EQ, _SOCK_TYPE_MASK, kind)])
-        # protocol 0 or IPPROTO_TCP; the upper half of a 64-bit register makes the value > 6 as well
-        count += _rule(lib, ctx, action, "socket", [fam, (2, _CMP_GT, _IPPROTO_TCP, 0)])
-        for proto in range(1, _IPPROTO_TCP):
-            count += _rule(lib, ctx, action, "socket", [fam, (2, _CMP_MASKED_EQ, _LOW32, proto)])
+            if not (udp and kind == _SOCK_DGRAM):
+                count += _rule(lib, ctx, action, "socket", [fam, (1, _CMP_MASKED_EQ, _SOCK_TYPE_MASK, kind)])
+        # the allowed protocols only; the upper half of a 64-bit register makes a value larger still
+        count += _rule(lib, ctx, action, "socket", [fam, (2, _CMP_GT, max(allowed), 0)])
+        for proto in range(1, max(allowed)):
+            if proto not in allowed:
+                count += _rule(lib, ctx, action, "socket", [fam, (2, _CMP_MASKED_EQ, _LOW32, proto)])
     return count
 
 

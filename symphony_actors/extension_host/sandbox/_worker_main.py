@@ -215,9 +215,9 @@ def run(fd: int, spec: dict[str, Any], prepared_ms: float | None = None) -> int:
         _framing.send_frame(sock, {"fatal": {"kind": "confinement", "step": exc.step, "message": str(exc)}})
         return 70
     policy = spec["policy"]
-    if int(applied.get("landlock_abi") or 0) >= 4:
+    if int(applied.get("landlock_abi") or 0) >= 4 and not spec.get("seccomp_notify"):  # else the host judges
         granted = {int(p) for p in policy["connect_ports"]}
-        if granted:
+        if granted and not policy.get("allow_udp"):
             granted.add(_confine.DNS_PORT)
         _tcp[0] = (bool(policy["connect_any_port"]), frozenset(granted), _confine.reserved_of(spec))
     sys.addaudithook(_audit_hook)

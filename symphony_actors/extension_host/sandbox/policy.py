@@ -34,7 +34,8 @@ class SandboxPolicy:
     under the watchdog), ``None`` for no cap. Network is granted when any port is listed or
     ``connect_any_port`` is set; without it no internet socket can even be created. Whatever the
     grant, TCP connect never reaches the host's reserved ports (its own listening ports and the
-    kernel's ephemeral range, see ``Zygote(system_ports=...)``), and internet sockets are TCP only.
+    kernel's ephemeral range, see ``Zygote(system_ports=...)``), and internet sockets are TCP only
+    unless ``allow_udp`` (``net.udp``: UDP to any address and port, which no filter here can narrow).
     """
 
     extension_id: str
@@ -47,6 +48,7 @@ class SandboxPolicy:
     connect_any_port: bool = False
     allow_spawn: bool = False
     allow_metadata: bool = False
+    allow_udp: bool = False
     env_names: tuple[str, ...] = ()
     memory_limit_bytes: int | None = 512 * 1024 * 1024
     cpu_share: float | None = None
@@ -104,7 +106,7 @@ class SandboxPolicy:
                 if not isinstance(env, str) or not _ENV_NAME.match(env):
                     problems.append(Problem(f"env_names[{i}]", f"not an environment variable name: {env!r}"))
             set_(self, "env_names", tuple(self.env_names))
-        for name in ("connect_any_port", "allow_spawn", "allow_metadata", "trusted"):
+        for name in ("connect_any_port", "allow_spawn", "allow_metadata", "allow_udp", "trusted"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(Problem(name, "must be true or false"))
         if self.memory_limit_bytes is not None and (
@@ -130,7 +132,7 @@ class SandboxPolicy:
     @property
     def net_granted(self) -> bool:
         """Whether the worker may create internet sockets at all."""
-        return bool(self.connect_ports or self.bind_ports or self.connect_any_port)
+        return bool(self.connect_ports or self.bind_ports or self.connect_any_port or self.allow_udp)
 
     def to_wire(self) -> dict[str, Any]:
         """A JSON-friendly form (paths as strings, port sets as sorted lists)."""

@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 
 from symphony_actors.domain.errors import ExtensionFailed, InvalidTypeError, PermissionDenied, SandboxError
-from symphony_actors.extension_host.sandbox import _framing, _notify
+from symphony_actors.extension_host.sandbox import _framing, _netguard, _notify
 from symphony_actors.extension_host.sandbox._cgroups import WorkerCgroup
-from symphony_actors.extension_host.sandbox.capabilities import Guarantees, Level
+from symphony_actors.extension_host.sandbox._levels import _Modes, guarantees_for
+from symphony_actors.extension_host.sandbox.capabilities import Guarantees
 from symphony_actors.extension_host.sandbox.policy import SandboxPolicy
 
 if TYPE_CHECKING:
     from symphony_actors.extension_host.sandbox.zygote import Zygote
 
-__all__ = ["SandboxedWorker", "WorkerStatus"]
+__all__ = ["SandboxedWorker", "WorkerStatus", "guarantees_for"]
 
 State = Literal["starting", "ready", "busy", "dead"]
 _AUDITED = {"memory": "resource.memory", "cpu": "resource.cpu", "timeout": "resource.time", "syscall": "syscall"}
@@ -54,14 +55,6 @@ class WorkerStatus:
     last_failure: dict[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Modes:
-    memory: Literal["cgroup", "watchdog"] | None
-    cpu: Literal["cgroup", "duty"] | None
-    pids: bool  # a pids cgroup caps the process count
-    root: bool
-
-
 class SandboxedWorker:
     """One extension's worker; built by :meth:`Zygote.spawn`, never directly."""
 
@@ -82,6 +75,7 @@ class SandboxedWorker:
         self._last_failure: dict[str, Any] | None = None
         self._host_denied: set[tuple[str, str]] = set()  # (permission, target) the host recorded this call
         self._audit_window = (0.0, 0, 0)  # (window start, records written, records suppressed)
+        self._reserved: _netguard.Ranges = ()  # TCP ports reserved at the last spawn
         self._reset()
 
     def _reset(self) -> None:
@@ -165,7 +159,7 @@ class SandboxedWorker:
         caps = self._zygote.capabilities
         self.guarantees = guarantees_for(self.policy, self._modes, {
             "landlock_abi": caps.landlock_abi, "seccomp_instructions": 1 if caps.seccomp else 0,
-            "seccomp_notify": self._zygote._notifier is not None, "reserved_ports": self._zygote.reserved_ports(),
+            "seccomp_notify": self._zygote._notifier is not None, "reserved_ports": [list(r) for r in self._reserved],
             "system_ports": sorted(self._zygote.system_ports)})
         applied = msg.get("applied") if isinstance(msg.get("applied"), dict) else {}
         timings = applied.get("timings_ms") if isinstance(applied, dict) else None
@@ -186,6 +180,23 @@ class SandboxedWorker:
             raise self._failure("startup", wait=True)
         notifier.add(good[0], self)
 
+    def _reserve(self, ranges: list[list[int]]) -> list[list[int]]:
+        """Remember the reserved ports this worker is spawned with (to judge its connects); returns them."""
+        self._reserved = tuple((lo, hi) for lo, hi in ranges)
+        return ranges
+
+    def _tcp_refusal(self, port: int) -> str | None:
+        """Why Landlock refuses this worker a TCP connect to ``port`` (None: allowed, or no TCP filter here)."""
+        p = self.policy
+        if self._zygote.capabilities.landlock_abi < 4:
+            return None
+        if _netguard.is_reserved(port, self._reserved):
+            return "a port of the system (reserved whatever the grant)"
+        dns = 53 if p.connect_ports and not p.allow_udp else None
+        if not p.connect_any_port and port not in p.connect_ports and port != dns:
+            return "port not granted"
+        return None
+
     def _host_denial(self, denial: _notify.Denial) -> None:
         """A refused syscall the kernel handed to the host (notifier thread): one audit record, rate-limited."""
         self._host_denied.add((denial.permission, denial.target))
@@ -201,8 +212,9 @@ class SandboxedWorker:
             self._audit_window = (start, written, suppressed + 1)
             return
         self._audit_window = (start, written + 1, suppressed)
+        extra = {"message": denial.message} if denial.message else {}
         audit.append(self.policy.extension_id, denial.permission, denial.target, decision="denied", source="host",
-                     syscall=denial.syscall, method=self._in_flight, pid=denial.tid)
+                     syscall=denial.syscall, method=self._in_flight, pid=denial.tid, **extra)
 
     def _on_exit(self, report: dict[str, Any]) -> None:
         """Called by the zygote reader thread when the zygote reaped this worker."""
@@ -455,66 +467,3 @@ def _target(reason: str, info: dict[str, Any], policy: SandboxPolicy) -> str:
     if reason == "cpu":
         return f"{info.get('cpu_seconds'):.1f} CPU s (limit {policy.cpu_time_limit_seconds})"
     return f"signal {info.get('signal')}"
-
-
-def guarantees_for(policy: SandboxPolicy, modes: _Modes, applied: dict[str, Any]) -> Guarantees:
-    """The level per dimension, from what the host asked the worker to apply and the host-side modes."""
-    abi = int(applied.get("landlock_abi", 0) or 0)
-    seccomp = int(applied.get("seccomp_instructions", 0) or 0) > 0
-    notes: list[str] = []
-    network = _network_level(policy, abi, seccomp, applied, notes)
-    if policy.allow_spawn:
-        processes: Level = "enforced" if modes.pids or not modes.root else "none"
-        if not modes.pids:
-            notes.append("process count capped by RLIMIT_NPROC (per user)" if not modes.root
-                         else "no process cap: root ignores RLIMIT_NPROC and no pids cgroup is writable")
-    else:
-        processes = "enforced" if seccomp else "none"
-    if abi >= 6:
-        signals: Level = "enforced"
-    elif seccomp:
-        signals = "best_effort"
-        notes.append("signals: only the host, the zygote, init and kill(-1) are protected (Landlock ABI < 6)")
-    else:
-        signals = "none"
-    memory: Level = ("not_requested" if modes.memory is None else
-                     "enforced" if modes.memory == "cgroup" else "best_effort")
-    cpu: Level = "not_requested" if modes.cpu is None else "enforced" if modes.cpu == "cgroup" else "best_effort"
-    if modes.memory == "watchdog" or modes.cpu == "duty":
-        notes.append("watchdog limits cover the worker process, not children it spawns")
-    if policy.allow_metadata:
-        notes.append("fs.metadata: chmod/chown/utime/xattrs allowed on every file its user owns that it can "
-                     "name (seccomp sees no paths); setuid/setgid bits still refused")
-    if seccomp and applied.get("seccomp_notify"):
-        audit: Level = "best_effort"
-        notes.append("audit: refused syscalls (metadata, sockets, spawn, signals) are recorded by the host; "
-                     "refused file and TCP accesses by the worker itself, which an extension can suppress")
-    else:
-        audit = "best_effort" if seccomp else "none"
-        notes.append("audit: refusals are reported by the worker itself (no seccomp notifications here)")
-    return Guarantees(filesystem="enforced" if abi >= 1 else "none", network=network,
-                      syscalls="enforced" if seccomp else "none", signals=signals, processes=processes,
-                      memory=memory, cpu=cpu, call_timeout="enforced", file_limits="enforced",
-                      file_metadata="enforced" if seccomp else "none", audit=audit, notes=tuple(notes))
-
-
-def _network_level(policy: SandboxPolicy, abi: int, seccomp: bool, applied: dict[str, Any],
-                   notes: list[str]) -> Level:
-    if not policy.net_granted:
-        return "enforced" if seccomp or abi >= 4 else "none"
-    reserved = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in applied.get("reserved_ports") or ())
-    if abi < 4:
-        notes.append("TCP ports are not filtered on this kernel (Landlock ABI < 4): the system's own ports "
-                     f"({reserved or 'admin and actor ports'}) are reachable")
-        return "none"
-    notes.append(f"TCP connect never reaches the system's ports ({reserved}) whatever the grant: outside "
-                 "services on those ports are unreachable too")
-    if not applied.get("system_ports"):
-        notes.append("no system ports were named to this sandbox: only the kernel's ephemeral range is reserved")
-    if policy.connect_any_port:
-        notes.append("TCP connect is allowed to every other port (connect_any_port)")
-    if seccomp:
-        notes.append("internet sockets are TCP only (UDP, SCTP refused); names resolve over TCP port 53")
-        return "enforced"
-    notes.append("UDP and other non-TCP internet sockets are not filtered (no seccomp)")
-    return "best_effort"

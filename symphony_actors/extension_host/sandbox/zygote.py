@@ -26,11 +26,12 @@ import orjson
 from symphony_actors.domain.errors import SandboxError
 from symphony_actors.extension_host.sandbox import _cgroups, _netguard
 from symphony_actors.extension_host.sandbox._framing import encode
+from symphony_actors.extension_host.sandbox._levels import _Modes
 from symphony_actors.extension_host.sandbox._notify import Denial, Notifier
 from symphony_actors.extension_host.sandbox.audit import AuditLog
 from symphony_actors.extension_host.sandbox.capabilities import HostCapabilities, probe
 from symphony_actors.extension_host.sandbox.policy import SandboxPolicy
-from symphony_actors.extension_host.sandbox.worker import SandboxedWorker, _Modes
+from symphony_actors.extension_host.sandbox.worker import SandboxedWorker
 
 __all__ = ["DEFAULT_PRELOAD", "Zygote"]
 
@@ -132,7 +133,7 @@ class Zygote:
         self._stderr = stderr
         self._watchdog = _Watchdog(watchdog_period)
         caps = self.capabilities
-        self._notifier = Notifier(self._denied) if caps.seccomp and caps.seccomp_notify else None
+        self._notifier = Notifier(self._denied, self._tcp_refusal) if caps.seccomp and caps.seccomp_notify else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctrl: socket.socket | None = None
         self._send_lock = threading.Lock()
@@ -330,7 +331,7 @@ class Zygote:
         spec = {
             "policy": policy.to_wire(), "entry": worker.entry, "init": worker.init,
             "landlock_abi": self.capabilities.landlock_abi, "seccomp": self.capabilities.seccomp,
-            "seccomp_notify": self._notifier is not None, "reserved_ports": self.reserved_ports(),
+            "seccomp_notify": self._notifier is not None, "reserved_ports": worker._reserve(self.reserved_ports()),
             "system_read_paths": read_paths,
             "protected_pids": sorted({os.getpid(), host_pgid, self.zygote_pid or 0} - {0}),
             # RLIMIT_DATA backs the RSS watchdog: an allocation far past the limit fails at once.
@@ -381,6 +382,10 @@ class Zygote:
     def reserved_ports(self) -> list[list[int]]:
         """Inclusive port ranges no worker may connect to: ``system_ports`` and the kernel's ephemeral range."""
         return [[low, high] for low, high in _netguard.reserved_ranges(self.system_ports)]
+
+    def _tcp_refusal(self, owner: object, port: int) -> str | None:
+        """Why a worker's TCP connect to ``port`` is refused (notifier thread), None if it may go on."""
+        return owner._tcp_refusal(port) if isinstance(owner, SandboxedWorker) else None
 
     def _denied(self, owner: object, denial: Denial) -> None:
         """A syscall the kernel refused and handed to the host (notifier thread): audit it."""

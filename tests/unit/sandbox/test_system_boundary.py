@@ -12,6 +12,7 @@ from symphony_actors.domain.errors import UsageError, ValidationError
 from symphony_actors.extension_host.permissions import parse_permission, sandbox_grants
 from symphony_actors.extension_host.policy_map import policy_for_step
 from symphony_actors.extension_host.sandbox import SandboxPolicy, _seccomp
+from symphony_actors.extension_host.sandbox._levels import _Modes, guarantees_for
 from symphony_actors.extension_host.sandbox._netguard import (
     allowed_ranges,
     ephemeral_range,
@@ -20,7 +21,6 @@ from symphony_actors.extension_host.sandbox._netguard import (
     reserved_ranges,
 )
 from symphony_actors.extension_host.sandbox._notify import describe, socket_target
-from symphony_actors.extension_host.sandbox.worker import _Modes, guarantees_for
 
 MODES = _Modes(memory=None, cpu=None, pids=False, root=True)
 
@@ -59,6 +59,14 @@ def test_fs_metadata_is_a_permission_without_target_that_maps_to_allow_metadata(
     step = {"id": "acme.x", "path": "/opt/ext", "variables": {"data": "/var/lib/x"}, "granted": ["fs.metadata"]}
     assert policy_for_step(step).allow_metadata
     assert not policy_for_step({**step, "granted": []}).allow_metadata
+
+
+def test_net_udp_is_an_explicit_grant_that_maps_to_allow_udp() -> None:
+    assert str(parse_permission("net.udp")) == "net.udp"
+    assert sandbox_grants(["net.udp"]).net_udp and not sandbox_grants(["net.connect:*:*"]).net_udp
+    step = {"id": "acme.x", "path": "/opt/ext", "variables": {"data": "/var/lib/x"}, "granted": ["net.udp"]}
+    policy = policy_for_step(step)
+    assert policy.allow_udp and policy.net_granted and not policy.connect_any_port
 
 
 def test_allow_metadata_must_be_a_bool() -> None:
