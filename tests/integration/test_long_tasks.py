@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,12 @@ def test_an_extension_instrument_that_runs_longer_than_the_old_ping_limit(tmp_pa
                  what="the instrument to be thinking")
         # Its actor answers while the worker thinks (the loop is not blocked by the task).
         assert client.call("ext:test.slow", "health", timeout=5)["id"] == "test.slow"
+        # A request for the busy worker waits for it on a helper thread (deferred), and is answered.
+        reply = client.call("ext:test.slow", "send", operation="infer",
+                            payload={"inputs": {}, "params": {"seconds": 0}})
+        answered_at = time.time()
+        assert reply == {"answer": 0.0}
+        assert run.status()["status"] in ("running", "succeeded")
         snap = run.wait(120)
         assert snap["status"] == "succeeded", run.status(nodes=True)
         assert run.result("think") == 15
@@ -198,6 +205,7 @@ def test_an_extension_instrument_that_runs_longer_than_the_old_ping_limit(tmp_pa
         assert done["quick"]["seq"] < done["think"]["seq"]
         (attempt,) = run.logs("think")
         assert attempt["worker"] == "ext:test.slow" and attempt["ended"] - attempt["started"] >= 15
+        assert answered_at >= attempt["started"] + 15  # the request waited for the worker, the actor did not
         assert [line[2] for line in attempt["log"]] == ["thinking", "done thinking"]
         assert {n["name"]: n["pid"] for n in client.status()["nodes"]} == pids
         log = (Path(system.data_dir) / "logs" / f"symphony-{system.port}.log").read_text()
