@@ -545,12 +545,11 @@ class Supervisor(RuntimeActor):
         """One line per decision in the system log (appended with one write, as the launcher's lines are)."""
         if self.init is None or not self.init.port:
             return
-        what = topic.removeprefix("supervisor.")
-        who = payload.get("child") or ""
-        facts = " ".join(f"{k}={payload[k]}" for k in ("pid", "restarts", "strategy", "also") if payload.get(k))
+        words = [topic.removeprefix("supervisor.").removeprefix("child."), str(payload.get("child") or "")]
+        words += [f"{k}={payload[k]}" for k in ("pid", "restarts", "strategy", "also") if payload.get(k)]
         why = payload.get("detail") or payload.get("reason") or ""
-        line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} supervisor {self.name}[{os.getpid()}]: {what} {who}"
-                f"{' ' + facts if facts else ''}{': ' + str(why) if why else ''}\n")
+        line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} supervisor {self.name}[{os.getpid()}]: "
+                f"{' '.join(w for w in words if w)}{': ' + str(why) if why else ''}\n")
         path = SystemAddress(self.init.port, Path(self.init.data_dir)).log_file
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

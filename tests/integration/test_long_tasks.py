@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def test_a_genuinely_hung_task_is_reported_its_executor_replaced_and_logged(make
     which = wait_for(replaced, timeout=30, what="the hung executor to be replaced")
     assert not psutil.pid_exists(before[which]) or psutil.Process(before[which]).status() == psutil.STATUS_ZOMBIE
     log = wait_for(lambda: (t := system_log(sut)) and "hang_killed" in t and t, timeout=10, what="the hang kill")
-    assert re.search(rf"hang_killed {which} pid={before[which]}.*hung: task 'stuck'", log), log
+    assert re.search(rf"supervisor pit\[\d+\]: hang_killed {which} pid={before[which]}: hung: task 'stuck'", log), log
     assert re.search(rf"exited {which}", log) and re.search(rf"started {which}", log)
     # The replacement works.
     again = sut.client.run_workflow(Workflow.build("after").operator("s", "builtin.sleep",
@@ -199,6 +200,12 @@ def test_an_extension_instrument_that_runs_longer_than_the_old_ping_limit(tmp_pa
                  what="the instrument to be thinking")
         # Its actor answers while the worker thinks (the loop is not blocked by the task).
         assert client.call("ext:test.slow", "health", timeout=5)["id"] == "test.slow"
+        # A request for the busy worker waits for it on a helper thread (deferred), and is answered.
+        reply = client.call("ext:test.slow", "send", operation="infer",
+                            payload={"inputs": {}, "params": {"seconds": 0}})
+        answered_at = time.time()
+        assert reply == {"answer": 0.0}
+        assert run.status()["status"] in ("running", "succeeded")
         snap = run.wait(120)
         assert snap["status"] == "succeeded", run.status(nodes=True)
         assert run.result("think") == 15
@@ -206,7 +213,24 @@ def test_an_extension_instrument_that_runs_longer_than_the_old_ping_limit(tmp_pa
         assert done["quick"]["seq"] < done["think"]["seq"]
         (attempt,) = run.logs("think")
         assert attempt["worker"] == "ext:test.slow" and attempt["ended"] - attempt["started"] >= 15
+        assert answered_at >= attempt["started"] + 15  # the request waited for the worker, the actor did not
         assert [line[2] for line in attempt["log"]] == ["thinking", "done thinking"]
         assert {n["name"]: n["pid"] for n in client.status()["nodes"]} == pids
         log = (Path(system.data_dir) / "logs" / f"symphony-{system.port}.log").read_text()
         assert "hang_killed" not in log and "started ext:test.slow" in log
+
+
+def test_every_supervisor_decision_is_a_line_in_the_system_log(make_system):
+    from symphony_actors.testing.trees import echo
+
+    sut = make_system(flat_tree(SupervisorSpec("sub", children=(echo("x"),), max_restarts=1, within_seconds=30)))
+    for i in range(2):
+        pid = sut.pids()["x"]
+        sut.client.kill("x")
+        if i == 0:
+            wait_for(lambda p=pid: (n := sut.node("x")) and n["state"] == "running" and n["pid"] != p,
+                     what="x restarted")
+    log = wait_for(lambda: (t := system_log(sut)) and "escalated" in t and t, timeout=20, what="the escalation")
+    for line in (r"started x pid=\d+", r"exited x restarts=1: exited", r"restarting x .*strategy=one_for_one",
+                 r"supervisor sub\[\d+\]: escalated", r"started bus"):
+        assert re.search(line, log), (line, log)

@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 
 
 class Executor:
-    EXPORTS: ClassVar[frozenset[str]] = frozenset({"run_batch", "work", "watchdog", "stats", "forget_run"})
+    EXPORTS: ClassVar[frozenset[str]] = frozenset({"run_batch", "work", "watchdog", "deliver", "stats",
+                                                   "forget_run"})
 
     def __init__(self, settings: ServiceSettings, artifacts: Any = None) -> None:
         self.name = settings.name
@@ -78,13 +79,15 @@ class Executor:
         self.working = False
         self.watching = False
         self.journal: ResultJournal | None = None
+        self.delivered_at = 0.0
+        self.delivery_due = False
 
     def on_start(self, ctx: Any) -> None:
         self.ctx = ctx
         post = getattr(ctx, "call_soon_threadsafe", None)
         if post is not None:  # a real actor: tasks run on the task thread
             install_output_capture()
-            self.runner = TaskRunner(self.name, self.tasks, self._run, lambda: post(self._deliver),
+            self.runner = TaskRunner(self.name, self.tasks, self._run, lambda: post(self._woken),
                                      default_limit=self.time_limit, grace=self.grace)
 
     def on_stop(self) -> None:
@@ -112,14 +115,29 @@ class Executor:
         if self.runner is None:
             return
         more = self.runner.check()
-        self._deliver()
+        self.deliver()
         self.watching = more
         if more:
             self.ctx.call_later(WATCH_S, "watchdog")
 
-    def _deliver(self) -> None:
+    def _woken(self) -> None:
+        """A result is ready: send it now, or with the others finishing within the same ``SLICE_S``
+        (many tiny tasks then cost the tracker one message and one checkpoint per slice, not per task)."""
+        if self.delivery_due:
+            return
+        wait = self.delivered_at + SLICE_S - time.perf_counter()
+        if wait <= 0:
+            self.deliver()
+        else:
+            self.delivery_due = True
+            self.ctx.call_later(wait, "deliver")
+
+    def deliver(self) -> None:
         """On the loop: send the results finished so far, with their attempts' records first."""
-        assert self.runner is not None
+        if self.runner is None:
+            return
+        self.delivery_due = False
+        self.delivered_at = time.perf_counter()
         done = self.runner.take()
         if done:
             results = [result for result, _ in done]

@@ -132,8 +132,11 @@ class DagStore:
     def write_attempts(self, attempts: Iterable[dict[str, Any]]) -> int:
         """Store attempt records (``runner.Attempt.record``); a record seen again replaces the first."""
         rows = []
+        get = dict.get
         for a in attempts:
-            output = {k: a.get(k) for k in ("stdout", "stderr", "log", "error", "truncated") if a.get(k)}
+            quiet = not (get(a, "stdout") or get(a, "stderr") or get(a, "log") or get(a, "error"))
+            output = {} if quiet else {k: a.get(k) for k in ("stdout", "stderr", "log", "error", "truncated")
+                                       if a.get(k)}
             blob = cbor2.dumps(output) if output else None
             if blob is not None and len(blob) > OUTPUT_MAX:  # an unbounded worker's output: cut here, and say so
                 output = {"stdout": str(output.get("stdout") or "")[:OUTPUT_MAX // 4],
@@ -147,8 +150,12 @@ class DagStore:
         if not rows:
             return 0
         try:
+            self.db.execute("BEGIN")   # one commit for the batch (autocommit would commit every row)
             self.db.executemany("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
         except sqlite3.Error as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise StorageError(f"cannot record task attempts: {exc}") from exc
         return len(rows)
 
