@@ -393,6 +393,9 @@ class FakeStale:
                                   "order": len(self.records)}
         return {"artifact": artifact, "key": key, "stale": bool(stale_in)}
 
+    def record_many(self, *, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return {"recorded": [self.record(**dict(r)) for r in records]}
+
     def _result(self, marked: list[str], roots: Sequence[str]) -> dict[str, Any]:
         return {"marked": marked, "count": len(marked), "roots": sorted(roots)}
 

@@ -38,6 +38,8 @@ from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, 
 
 __all__ = ["RunPlan", "RunWorkflow"]
 
+RECORD_BATCH = 2_000  # lineage records per call to the stale manager
+
 
 def _edges_into(wf: Workflow) -> dict[str, list[Edge]]:
     """Each node's incoming edges, in one pass (``wf.edges_into`` per node would be O(N * E))."""
@@ -164,6 +166,7 @@ class RunWorkflow:
         recorded = 0
         if self.stale is not None:
             into = _edges_into(plan.workflow)
+            records = []
             for node_id in plan.order:
                 info = nodes.get(node_id, {})
                 artifact = info.get("artifact")
@@ -171,9 +174,11 @@ class RunWorkflow:
                     continue
                 node = plan.workflow.node(node_id)
                 parents = [nodes.get(e.source, {}).get("artifact") for e in into.get(node_id, ())]
-                self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
-                                  inputs=[p for p in parents if p], node=node_id, run=run_id)
-                recorded += 1
+                records.append({"artifact": artifact, "node_type": node.type, "params": dict(node.params),
+                                "inputs": [p for p in parents if p], "node": node_id, "run": run_id})
+            for i in range(0, len(records), RECORD_BATCH):  # a few calls per run, not one per node
+                self.stale.record_many(records=records[i:i + RECORD_BATCH])
+            recorded = len(records)
         self._release(plan)
         return {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": recorded,
                 "feedback": len(plan.decisions)}

@@ -27,7 +27,7 @@ class StaleService(ServiceBase):
 
     TIMER = "tick"
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
-        "record", "mark_stale", "file_changed", "extension_updated", "query", "stale", "lineage",
+        "record", "record_many", "mark_stale", "file_changed", "extension_updated", "query", "stale", "lineage",
         "fresh_nodes", "cleanup", "tick"})
 
     def __init__(self, settings: ServiceSettings) -> None:
@@ -77,6 +77,10 @@ class StaleService(ServiceBase):
                extensions: Mapping[str, str] | None = None, ttl_s: float | None = None,
                size_bytes: int = 0, node: str = "", run: str = "") -> dict[str, Any]:
         return self.core.record(artifact, node_type, params, inputs, files, extensions, ttl_s, size_bytes, node, run)
+
+    def record_many(self, *, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """:meth:`record` for each item (same keyword names): one call for a whole run's lineage."""
+        return {"recorded": [self.record(**dict(r)) for r in records]}
 
     def mark_stale(self, *, artifacts: Sequence[str], reason: str = "changed") -> dict[str, Any]:
         return self._announce(self.core.mark_stale(artifacts, reason), reason)
