@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "perf" / "results"
 ANALYSIS = ROOT / "docs" / "perf-notes" / "analysis.md"
 OUT = ROOT / "docs" / "PERFORMANCE.md"
-ORDER = ["bus", "dag", "workflow", "codec", "artifacts", "registry", "sandbox", "editor", "pool", "arbitration",
+ORDER = ["bus", "dag", "runs", "workflow", "codec", "artifacts", "registry", "sandbox", "editor", "pool", "arbitration",
          "stale"]
 
 HEAD = """# Performance

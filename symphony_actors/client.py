@@ -268,12 +268,13 @@ class Client:
                              f"{type(workflow).__name__}")
         try:  # through the runs service: admission, incremental re-runs, instrument choice
             started: dict[str, Any] = self.call("runs", "start", workflow=document, params=params or {},
-                                                timeout=120)
+                                                timeout=max(120.0, self.timeout))
             run_id: str = started["run_id"]
         except NotFoundError as exc:
             if exc.details.get("service") != "runs":
                 raise
-            run_id = self.call("dag", "submit", workflow=document, params=params or {}, timeout=120)
+            run_id = self.call("dag", "submit", workflow=document, params=params or {},
+                               timeout=max(120.0, self.timeout))
         return RunHandle(self, run_id)
 
     def run(self, run_id: str) -> RunHandle:

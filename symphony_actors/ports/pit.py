@@ -148,6 +148,11 @@ class StalePort(Protocol):
         """Record how ``artifact`` was derived; returns its derivation ``key``."""
         ...
 
+    def record_many(self, *, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """:meth:`record` for each mapping of its keyword arguments; ``{"recorded": [...], "refused": [...]}``:
+        the recorded in order, and ``{"node", "artifact", "error"}`` for each item whose data was refused."""
+        ...
+
     def mark_stale(self, *, artifacts: Sequence[str], reason: str = "changed") -> dict[str, Any]:
         """Mark ``artifacts`` and everything derived from them stale; ``marked`` lists the newly stale."""
         ...

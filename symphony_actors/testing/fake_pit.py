@@ -404,6 +404,15 @@ class FakeStale:
                                   "order": len(self.records)}
         return {"artifact": artifact, "key": key, "stale": bool(stale_in)}
 
+    def record_many(self, *, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        recorded, refused = [], []
+        for r in records:
+            try:
+                recorded.append(self.record(**dict(r)))
+            except UsageError as exc:
+                refused.append({"node": r.get("node", ""), "artifact": r.get("artifact", ""), "error": str(exc)})
+        return {"recorded": recorded, "refused": refused}
+
     def _result(self, marked: list[str], roots: Sequence[str]) -> dict[str, Any]:
         return {"marked": marked, "count": len(marked), "roots": sorted(roots)}
 

@@ -71,6 +71,14 @@ class StaleContract:
         lin = port.lineage(artifact="b")
         assert (lin["inputs"], lin["derived"], lin["params"], lin["node_type"]) == (["a"], ["c"], {"dim": 8}, "embed")
 
+    def test_record_many_records_each_as_record_does(self, port: StalePort) -> None:
+        got = port.record_many(records=[{"artifact": "a", "node_type": "load", "params": {"path": "p"}},
+                                        {"artifact": "b", "node_type": "embed", "inputs": ["a"], "node": "n"}])
+        assert [r["artifact"] for r in got["recorded"]] == ["a", "b"]
+        assert port.lineage(artifact="a")["derived"] == ["b"]
+        with pytest.raises(UsageError):
+            port.record_many(records=[{"artifact": "x", "node_type": "t", "inputs": ["x"]}])
+
     def test_bad_records_are_usage_errors(self, port: StalePort) -> None:
         with pytest.raises(UsageError):
             port.record(artifact="x", node_type="t", inputs=["x"])

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from symphony_actors.bootstrap import default_tree
+from symphony_actors.cli import main
 from symphony_actors.client import Client
+from symphony_actors.domain.errors import ProtocolError
 from symphony_actors.domain.workflow import load_wfformat
+from symphony_actors.runtime.system import RunningSystem
 from symphony_actors.testing.waiting import wait_for
 
 from .conftest import running_system
@@ -29,13 +32,18 @@ TASKS = 10_000
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSystem, Client]]:
     # A timing must not decide the outcome: on a loaded 2-core machine one 10k submit can take longer
     # than the 10 s hang detector allows a step, so the services on the run's path get more room here.
-    room = {"hang_timeout": 120.0}
+    room = {"hang_timeout": 600.0}
     tree = default_tree({"dag": {"executors": 2, **room}, "runs": room, "stale": room, "arbitration": room})
-    with running_system(tree, tmp_path_factory.mktemp("wfscale"), timeout=120) as (_system, c):
-        yield c
+    with running_system(tree, tmp_path_factory.mktemp("wfscale"), timeout=600) as (sys_, c):
+        yield sys_, c
+
+
+@pytest.fixture
+def client(system: tuple[RunningSystem, Client]) -> Client:
+    return system[1]
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -62,3 +70,18 @@ def test_a_re_run_of_a_10k_workflow_reuses_and_succeeds(client: Client) -> None:
     again = client.run_workflow(path)
     snap = again.wait(300)
     assert snap["status"] == "succeeded" and sum(snap["counts"].values()) == snap["counts"]["succeeded"]
+
+
+def test_symphony_run_refuses_a_file_over_max_size_and_says_how_to_allow_it(
+        system: tuple[RunningSystem, Client], capsys: pytest.CaptureFixture[str]) -> None:
+    """Over the limit nothing is started: exit 2 naming the size and --max-size; allowed, the run succeeds."""
+    path = generate("montage", 1_000)
+    port = str(system[0].port)
+    before = len(system[1].runs(limit=1000))
+    assert main(["run", str(path), "--max-size", "64K", "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert "over the limit of 65536" in err and "--max-size" in err, err
+    with pytest.raises(ProtocolError):
+        system[1].run_workflow(path, max_size=65536)
+    assert len(system[1].runs(limit=1000)) == before
+    assert main(["run", str(path), "--max-size", "8M", "--port", port, "--json"]) == 0

@@ -37,7 +37,7 @@ import orjson
 from symphony_actors.domain.errors import Problem, ProtocolError, ValidationError
 from symphony_actors.domain.workflow._decode import DEFAULT_LIMITS, Limits
 from symphony_actors.domain.workflow.formats import read_bytes
-from symphony_actors.domain.workflow.frozen import freeze
+from symphony_actors.domain.workflow.frozen import FrozenDict, freeze
 from symphony_actors.domain.workflow.model import Edge, EdgeKind, Node, NodeKind, Port, Workflow
 
 __all__ = ["SUPPORTED_SCHEMAS", "import_wfformat", "is_wfformat", "load_wfformat"]
@@ -133,8 +133,44 @@ def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None
     Raises :class:`ProtocolError` for undecodable JSON or an unsupported schema
     version and :class:`ValidationError` (every problem, with paths such as
     ``workflow.specification.tasks[3].parents``) for a document of the wrong shape.
-    The result is not validated; call :meth:`Workflow.check`.
+    The result is not validated; call :meth:`Workflow.check`. Linear in the
+    size of the document.
     """
+    doc, version = _parse(source)
+    spec = doc["workflow"]["specification"]
+    tasks = spec.get("tasks") if isinstance(spec, Mapping) else None
+    if not isinstance(tasks, list):
+        raise ValidationError([Problem("workflow.specification.tasks", "expected a list of tasks")],
+                              subject="WfFormat document")
+    files = spec.get("files", [])
+    execution = doc["workflow"].get("execution") or {}
+    exec_tasks = execution.get("tasks", []) if isinstance(execution, Mapping) else []
+    runs = {t.get("id"): t for t in exec_tasks if isinstance(t, Mapping)} if isinstance(exec_tasks, list) else {}
+    build = _Build(tasks)
+    for t in build.clean:
+        build.task(t, runs.get(t["id"]) or {})
+    build.children()
+    sizes = {f["id"]: f["sizeInBytes"] for f in files if isinstance(f, Mapping)
+             and isinstance(f.get("id"), str) and isinstance(f.get("sizeInBytes"), int)} if isinstance(files,
+                                                                                                      list) else {}
+    meta: dict[str, Any] = {"source": "wfformat", "schemaVersion": version}
+    for key in ("createdAt", "author", "runtimeSystem", "description"):
+        if key in doc:
+            meta[key] = doc[key]
+    for key in ("makespanInSeconds", "executedAt"):
+        if isinstance(execution, Mapping) and key in execution:
+            meta[key] = execution[key]
+    if sizes:
+        meta["file_sizes"] = sizes
+    raw_name = doc.get("name")
+    wf_name = name or (raw_name if isinstance(raw_name, str) and raw_name else "wfformat")
+    return Workflow(wf_name, tuple(build.nodes), tuple(build.edges),
+                    description=doc.get("description", "") if isinstance(doc.get("description"), str) else "",
+                    meta=freeze(meta))
+
+
+def _parse(source: Mapping[str, Any] | bytes | str) -> tuple[Mapping[str, Any], str]:
+    """The document (1.4 rewritten into the 1.5 shape) and its schema version; ProtocolError if neither fits."""
     if isinstance(source, bytes | str):
         try:
             doc = orjson.loads(source)
@@ -149,122 +185,111 @@ def import_wfformat(source: Mapping[str, Any] | bytes | str, *, name: str | None
     if version not in SUPPORTED_SCHEMAS:
         raise ProtocolError(f"WfFormat schema {version} is not supported (supported: "
                             f"{', '.join(SUPPORTED_SCHEMAS)})", reason="bad_version", path="schemaVersion")
-    if version == "1.4":
-        doc = _from_v14(doc)
-    problems: list[Problem] = []
-    spec = doc["workflow"]["specification"]
-    tasks = spec.get("tasks") if isinstance(spec, Mapping) else None
-    if not isinstance(tasks, list):
-        raise ValidationError([Problem("workflow.specification.tasks", "expected a list of tasks")],
-                              subject="WfFormat document")
-    files = spec.get("files", [])
-    execution = doc["workflow"].get("execution") or {}
-    exec_tasks = execution.get("tasks", []) if isinstance(execution, Mapping) else []
-    runs = {t.get("id"): t for t in exec_tasks if isinstance(t, Mapping)} if isinstance(exec_tasks, list) else {}
+    return (_from_v14(doc) if version == "1.4" else doc), version
 
-    tp = "workflow.specification.tasks"
-    used: set[str] = set()
-    ids: dict[str, str] = {}
-    writer: dict[str, str] = {}
-    clean: list[dict[str, Any]] = []
-    for i, t in enumerate(tasks):
-        if not isinstance(t, Mapping):
-            problems.append(Problem(f"{tp}[{i}]", "expected a task object"))
-            continue
-        tid = t.get("id")
-        if not isinstance(tid, str) or not tid:
-            problems.append(Problem(f"{tp}[{i}].id", "expected a non-empty string"))
-            continue
-        if tid in ids:
-            problems.append(Problem(f"{tp}[{i}].id", f"duplicate task id {tid!r}", "duplicate"))
-            continue
-        lists = {}
-        for key in ("parents", "children", "inputFiles", "outputFiles"):
-            v = t.get(key, [])
-            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                problems.append(Problem(f"{tp}[{i}].{key}", "expected a list of strings"))
-                v = []
-            lists[key] = v
-        ids[tid] = _node_id(tid, used)
-        for f in lists["outputFiles"]:
-            writer.setdefault(f, tid)
-        clean.append({"id": tid, "name": t.get("name", tid), "category": t.get("category"), "index": i, **lists})
-    if problems:
-        raise ValidationError(problems, subject="WfFormat document")
 
-    nodes: list[Node] = []
-    edges: list[Edge] = []
-    for t in clean:
-        tid = t["id"]
-        nid = ids[tid]
-        run: Mapping[str, Any] = runs.get(tid) or {}
+class _Build:
+    """Nodes and edges from the tasks, each file's port made once (every step linear in the document)."""
+
+    def __init__(self, tasks: list[Any]) -> None:
+        self.ids: dict[str, str] = {}
+        self.writer: dict[str, str] = {}
+        self.clean: list[dict[str, Any]] = []
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+        self._names: dict[str, str] = {}
+        self._ports: dict[tuple[str, bool], Port] = {}
+        self._shape(tasks)
+
+    def _shape(self, tasks: list[Any]) -> None:
+        """Check each task's shape (every problem at once) and note which task writes each file."""
+        problems: list[Problem] = []
+        tp = "workflow.specification.tasks"
+        used: set[str] = set()
+        for i, t in enumerate(tasks):
+            if not isinstance(t, Mapping):
+                problems.append(Problem(f"{tp}[{i}]", "expected a task object"))
+                continue
+            tid = t.get("id")
+            if not isinstance(tid, str) or not tid:
+                problems.append(Problem(f"{tp}[{i}].id", "expected a non-empty string"))
+                continue
+            if tid in self.ids:
+                problems.append(Problem(f"{tp}[{i}].id", f"duplicate task id {tid!r}", "duplicate"))
+                continue
+            lists = {}
+            for key in ("parents", "children", "inputFiles", "outputFiles"):
+                v = t.get(key, [])
+                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                    problems.append(Problem(f"{tp}[{i}].{key}", "expected a list of strings"))
+                    v = []
+                lists[key] = v
+            self.ids[tid] = _node_id(tid, used)
+            for f in lists["outputFiles"]:
+                self.writer.setdefault(f, tid)
+            self.clean.append({"id": tid, "name": t.get("name", tid), "category": t.get("category"), **lists})
+        if problems:
+            raise ValidationError(problems, subject="WfFormat document")
+
+    def port(self, f: str, required: bool) -> Port:
+        got = self._ports.get((f, required))
+        if got is None:
+            got = self._ports[f, required] = Port(self.name(f), "file", required)
+        return got
+
+    def name(self, f: str) -> str:
+        got = self._names.get(f)
+        if got is None:
+            got = self._names[f] = _port(f)
+        return got
+
+    def task(self, t: dict[str, Any], run: Mapping[str, Any]) -> None:
+        """The task's node, and the edges into it: one data edge per file a parent (or any task) wrote,
+        else a control edge."""
+        tid, nid = t["id"], self.ids[t["id"]]
         cmd = run.get("command")
         command: Mapping[str, Any] = cmd if isinstance(cmd, Mapping) else {}
         program = command.get("program") if isinstance(command.get("program"), str) else None
-        node_type = _node_type(run.get("category") or t["category"], program, t["name"])
-        params: dict[str, Any] = {}
-        if program:
-            params["program"] = program
+        params: dict[str, Any] = {"program": program} if program else {}
         args = command.get("arguments")
         if isinstance(args, list):
-            params["arguments"] = [a for a in args if isinstance(a, str | int | float)]
+            params["arguments"] = tuple(a for a in args if isinstance(a, str | int | float))
         inputs: list[Port] = []
         external: list[str] = []
-        seen_in: set[str] = set()
-        for f in t["inputFiles"]:
-            if f in seen_in:
-                continue
-            seen_in.add(f)
-            src = writer.get(f)
+        fed_by: dict[str, list[str]] = {}
+        for f in dict.fromkeys(t["inputFiles"]):
+            src = self.writer.get(f)
             if src is None or src == tid:
                 external.append(f)
             else:
-                inputs.append(Port(_port(f), "file", True))
+                inputs.append(self.port(f, True))
+                fed_by.setdefault(src, []).append(f)
         if external:
-            params["external_inputs"] = external
-        outputs = tuple(dict.fromkeys(Port(_port(f), "file", False) for f in t["outputFiles"]))
+            params["external_inputs"] = tuple(external)
+        outputs = tuple(dict.fromkeys(self.port(f, False) for f in t["outputFiles"]))
         meta: dict[str, Any] = {"name": t["name"]}
         if nid != tid:
             meta["wf_id"] = tid
         if run:
-            meta["execution"] = {k: v for k, v in run.items() if k not in ("id", "command")}
-        nodes.append(Node(nid, NodeKind.OPERATOR, node_type, freeze(params), tuple(inputs), outputs,
-                          meta=freeze(meta)))
-        # Edges into this task: one data edge per file written by a parent (or any other task), else control.
-        fed_by: dict[str, list[str]] = {}
-        for f in dict.fromkeys(t["inputFiles"]):
-            src = writer.get(f)
-            if src is not None and src != tid:
-                fed_by.setdefault(src, []).append(f)
-        parents = list(dict.fromkeys([*t["parents"], *fed_by]))
-        for p in parents:
-            pid = ids.get(p, p)  # an unknown parent stays as is: validation reports it as dangling
+            meta["execution"] = freeze({k: v for k, v in run.items() if k not in ("id", "command")})
+        # params and meta hold only strings, tuples of scalars and frozen values: wrapped, not deep-frozen
+        self.nodes.append(Node(nid, NodeKind.OPERATOR, _node_type(run.get("category") or t["category"], program,
+                                                                  t["name"]),
+                               FrozenDict._wrap(params), tuple(inputs), outputs, meta=FrozenDict._wrap(meta)))
+        for p in dict.fromkeys([*t["parents"], *fed_by]):
+            pid = self.ids.get(p, p)  # an unknown parent stays as is: validation reports it as dangling
             shared = fed_by.get(p)
             if shared:
-                edges.extend(Edge(pid, nid, EdgeKind.DATA, _port(f), _port(f)) for f in shared)
+                self.edges.extend(Edge(pid, nid, EdgeKind.DATA, self.name(f), self.name(f)) for f in shared)
             else:
-                edges.append(Edge.control(pid, nid))
-    # Children listed on the parent side only.
-    have = {(e.source, e.target) for e in edges}
-    for t in clean:
-        for c in t["children"]:
-            pair = (ids[t["id"]], ids.get(c, c))
-            if pair not in have:
-                have.add(pair)
-                edges.append(Edge.control(*pair))
-    sizes = {f["id"]: f["sizeInBytes"] for f in files if isinstance(f, Mapping)
-             and isinstance(f.get("id"), str) and isinstance(f.get("sizeInBytes"), int)} if isinstance(files,
-                                                                                                      list) else {}
-    meta = {"source": "wfformat", "schemaVersion": version}
-    for key in ("createdAt", "author", "runtimeSystem", "description"):
-        if key in doc:
-            meta[key] = doc[key]
-    for key in ("makespanInSeconds", "executedAt"):
-        if isinstance(execution, Mapping) and key in execution:
-            meta[key] = execution[key]
-    if sizes:
-        meta["file_sizes"] = sizes
-    wf_name = name or (doc.get("name") if isinstance(doc.get("name"), str) and doc.get("name") else "wfformat")
-    return Workflow(wf_name, tuple(nodes), tuple(edges),
-                    description=doc.get("description", "") if isinstance(doc.get("description"), str) else "",
-                    meta=freeze(meta))
+                self.edges.append(Edge.control(pid, nid))
+
+    def children(self) -> None:
+        """Control edges for children listed on the parent side only."""
+        have = {(e.source, e.target) for e in self.edges}
+        for t in self.clean:
+            for c in t["children"]:
+                pair = (self.ids[t["id"]], self.ids.get(c, c))
+                if pair not in have:
+                    have.add(pair)
+                    self.edges.append(Edge.control(*pair))

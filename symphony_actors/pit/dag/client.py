@@ -18,6 +18,11 @@ def _document(workflow: Any) -> Any:
     return workflow
 
 
+# A submit is one step of the tracker, linear in the workflow: 100k nodes take tens of seconds of CPU
+# (more on a loaded machine). A tracker that really hangs is restarted by its supervisor.
+SUBMIT_TIMEOUT_S = 600.0
+
+
 class DagClient:
     def __init__(self, caller: Caller, service: str = "dag") -> None:
         self._call = caller.call
@@ -32,7 +37,7 @@ class DagClient:
         if retry_of:
             extra["retry_of"] = retry_of
         result: str = self._call(self.service, "submit", workflow=_document(workflow), params=params or {},
-                                 run_id=run_id, timeout=120.0, **extra)
+                                 run_id=run_id, timeout=SUBMIT_TIMEOUT_S, **extra)
         return result
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:

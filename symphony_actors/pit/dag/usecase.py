@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 PREFIX = "run:"                    # arbitration request ids of runs: run:<run id>
 ENDED = ("succeeded", "failed", "cancelled")
 MAX_END_TRIES = 10                 # end-of-run processing attempts before giving up on lineage/feedback
+RECORD_BATCH = 2_000              # lineage records per call to the stale manager
 
 
 def _edges_into(wf: Workflow) -> dict[str, list[Edge]]:
@@ -366,6 +367,7 @@ class RunWorkflow:
         recorded = unrecorded = 0
         if self.stale is not None:
             into = _edges_into(plan.workflow)
+            records = []
             for node_id in plan.order:
                 info = nodes.get(node_id, {})
                 artifact = info.get("artifact")
@@ -373,16 +375,17 @@ class RunWorkflow:
                     continue
                 node = plan.workflow.node(node_id)
                 parents = [nodes.get(e.source, {}).get("artifact") for e in into.get(node_id, ())]
-                try:
-                    self.stale.record(artifact=artifact, node_type=node.type, params=dict(node.params),
-                                      inputs=[p for p in parents if p], node=node_id, run=run_id)
-                except SymphonyFailure:  # stale down or restarting: finish() is tried again (reconcile)
-                    raise
-                except SymphonyError as exc:  # this node's data refused: the others' lineage still counts
-                    log.warning("run %s: lineage of node %s not recorded: %s", run_id, node_id, exc)
+                records.append({"artifact": artifact, "node_type": node.type, "params": dict(node.params),
+                                "inputs": [p for p in parents if p], "node": node_id, "run": run_id})
+            # A few calls per run, not one per node. Stale down or restarting (a SymphonyFailure) propagates:
+            # finish() is tried again by reconcile; a node whose data is refused does not stop the others.
+            for i in range(0, len(records), RECORD_BATCH):
+                out = self.stale.record_many(records=records[i:i + RECORD_BATCH])
+                for bad in out.get("refused", ()):
+                    log.warning("run %s: lineage of node %s not recorded: %s", run_id, bad.get("node"),
+                                bad.get("error"))
                     unrecorded += 1
-                    continue
-                recorded += 1
+            recorded = len(records) - unrecorded
         return {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": recorded,
                 "unrecorded": unrecorded, "feedback": len(plan.decisions)}
 

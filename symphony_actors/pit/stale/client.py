@@ -29,6 +29,9 @@ class StaleClient:
                           extensions=None if extensions is None else dict(extensions), ttl_s=ttl_s,
                           size_bytes=size_bytes, node=node, run=run)
 
+    def record_many(self, *, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return self._call("record_many", records=[dict(r) for r in records])  # type: ignore[no-any-return]
+
     def mark_stale(self, *, artifacts: Sequence[str], reason: str = "changed") -> dict[str, Any]:
         return self._call("mark_stale", artifacts=list(artifacts), reason=reason)  # type: ignore[no-any-return]
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from symphony_actors.domain.errors import StorageError
+from symphony_actors.domain.errors import StorageError, UsageError
 from symphony_actors.pit._hosting import ServiceBase, clock_from, plugin_from
 from symphony_actors.pit.kvstore import KVStore
 from symphony_actors.pit.stale.core import Lineage, Reclaimer
@@ -30,7 +30,7 @@ class StaleService(ServiceBase):
 
     TIMER = "tick"
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
-        "record", "mark_stale", "file_changed", "extension_updated", "query", "stale", "lineage",
+        "record", "record_many", "mark_stale", "file_changed", "extension_updated", "query", "stale", "lineage",
         "fresh_nodes", "cleanup", "tick", "stats"})
 
     def __init__(self, settings: ServiceSettings) -> None:
@@ -122,6 +122,17 @@ class StaleService(ServiceBase):
                extensions: Mapping[str, str] | None = None, ttl_s: float | None = None,
                size_bytes: int = 0, node: str = "", run: str = "") -> dict[str, Any]:
         return self.core.record(artifact, node_type, params, inputs, files, extensions, ttl_s, size_bytes, node, run)
+
+    def record_many(self, *, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """:meth:`record` for each item (same keyword names): one call for a whole run's lineage. An item
+        whose data is refused (a :class:`UsageError`) is listed under ``refused`` and the others still count."""
+        recorded, refused = [], []
+        for r in records:
+            try:
+                recorded.append(self.record(**dict(r)))
+            except UsageError as exc:
+                refused.append({"node": r.get("node", ""), "artifact": r.get("artifact", ""), "error": str(exc)})
+        return {"recorded": recorded, "refused": refused}
 
     def mark_stale(self, *, artifacts: Sequence[str], reason: str = "changed") -> dict[str, Any]:
         return self._announce(self.core.mark_stale(artifacts, reason), reason)
