@@ -53,6 +53,20 @@ class DagContract:
         assert status["retry_of"] == {"run_id": rid, "from_node": "d"} and status["reused"] == ["a", "b", "c"]
         with pytest.raises(NotFoundError):
             port.outcome("no-such-run")
+    def test_a_held_run_is_queued_then_starts_under_its_id_or_is_cancelled(self, port: DagPort) -> None:
+        from symphony_actors.domain.errors import ConflictError
+        from symphony_actors.domain.ids import new_run_id
+
+        held = port.submit(diamond(), run_id=new_run_id(), hold=True)
+        assert port.status(held)["status"] == "queued"
+        assert held in [r["run_id"] for r in port.list_runs(limit=10) if r["status"] == "queued"]
+        assert port.submit(diamond(), run_id=held) == held
+        assert port.wait(held, 60)["status"] == "succeeded"
+        dropped = port.submit(diamond(), run_id=new_run_id(), hold=True)
+        assert port.cancel(dropped)["cancelled"]
+        assert port.status(dropped)["status"] == "cancelled"
+        with pytest.raises(ConflictError):
+            port.submit(diamond(), run_id=dropped)
 
     def test_events_are_numbered_and_resumable(self, port: DagPort) -> None:
         rid = port.submit(diamond())

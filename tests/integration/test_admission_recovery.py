@@ -135,6 +135,27 @@ def test_runs_beyond_the_executors_are_queued_then_all_complete_and_a_queued_one
     assert s.status(cancelled) == "cancelled" and not any(run == cancelled for run, _ in executions(path))
     assert extra(path, [r["run_id"] for r in runs]) == 0
 
+    # Priority first, then arrival order; a tag limit holds back only runs with that tag.
+    blockers = [s.start(counted(path, "blocker", steps=4))["run_id"] for _ in range(2)]
+    low1 = s.start(counted(path, steps=1), priority=0)["run_id"]
+    high = s.start(counted(path, steps=1), priority=5)["run_id"]
+    low2 = s.start(counted(path, steps=1), priority=0)["run_id"]
+    s.settled([*blockers, low1, high, low2])
+    assert started_order(s, [low1, high, low2]) == [high, low1, low2]
+    s.client.call("arbitration", "set_capacity", capacity={"tag:gpu": 1})
+    gpu1 = s.start(counted(path, steps=2), tags=["gpu"])
+    gpu2 = s.start(counted(path, steps=1), tags=["gpu"])
+    assert (gpu1["queued"], gpu2["queued"]) == (False, True)  # an executor is free, the tag is not
+    s.settled([gpu1["run_id"], gpu2["run_id"]])
+    assert started_order(s, [gpu2["run_id"], gpu1["run_id"]]) == [gpu1["run_id"], gpu2["run_id"]]
+
+
+def started_order(s: Sys, run_ids: list[str]) -> list[str]:
+    """The runs in the order the tracker started them (the time of their ``started`` event)."""
+    at = {rid: next(e["at"] for e in s.client.run(rid).events(follow=False) if e["topic"].endswith(".started"))
+          for rid in run_ids}
+    return sorted(run_ids, key=at.__getitem__)
+
 
 KILLS = [("runs", 0), ("bus", 0), ("stale", 0), ("arbitration", 0), ("exec-0", 1), ("pit", EXECUTORS)]
 
@@ -145,7 +166,9 @@ def test_kills_mid_run_then_a_graceful_stop_then_root_and_admin_crashes_leak_not
     all_runs: list[str] = []
     for name, allowed in KILLS:
         path = tmp_path / f"count-{name}.log"
-        runs = [s.start(counted(path))["run_id"] for _ in range(3)]  # two run, one waits
+        started = [s.start(counted(path)) for _ in range(3)]
+        assert [r["queued"] for r in started] == [False, False, True]  # two run, one waits in the queue
+        runs = [r["run_id"] for r in started]
         all_runs += runs
         wait_for(lambda p=path, r=runs[0]: progressed(p, r), timeout=30, what=f"{name}: runs under way")
         pid = s.client.kill(name)

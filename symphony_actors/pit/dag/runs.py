@@ -117,8 +117,11 @@ class RunsService:
     def reconcile(self) -> dict[str, Any]:
         """Reconcile now (the timer does it too); see :meth:`RunWorkflow.reconcile`."""
         assert self.usecase is not None and self.caller is not None
-        executors = self.caller.call("dag", "stats").get("executors")
-        result = self.usecase.reconcile(len(executors) if isinstance(executors, list) and executors else None)
+        executors = None
+        if not self.reconciled:  # at start and after arbitration or dag restarted: the executors they have
+            names = self.caller.call("dag", "stats").get("executors")
+            executors = len(names) if isinstance(names, list) and names else None
+        result = self.usecase.reconcile(executors)
         self.reconciled = True
         return result
 
@@ -128,8 +131,10 @@ class RunsService:
             self.reconcile()
         except SymphonyError as exc:  # a callee restarting: the next tick tries again
             self.failures += 1
+            first = not self.reconciled and self.failures <= 20  # callees still being resolved at start
             self.reconciled = False
-            log.warning("runs: reconciliation failed (%d so far): %s", self.failures, exc)
+            log.log(logging.INFO if first else logging.WARNING, "runs: reconciliation failed (%d so far): %s",
+                    self.failures, exc)
         busy = self.usecase is not None and bool(self.usecase.table.records)
         self.ctx.call_later(self.tick_s if busy or not self.reconciled else self.tick_s * IDLE_FACTOR, "tick")
 

@@ -104,10 +104,11 @@ class RunWorkflow:
             decision = self._submit(record)
         except BaseException:
             self._drop(record)
+            self._cancel_held(record.run_id)
             raise
         if decision is not None and decision.get("verdict") == "rejected":
             self._drop(record)
-            self.dag.cancel(record.run_id)
+            self._cancel_held(record.run_id)
             raise BusyError(f"run of {wf.name!r} can never be admitted: {decision.get('reason', '')}",
                             verdict="rejected")
         if decision is not None and decision.get("verdict") != "granted":
@@ -129,13 +130,16 @@ class RunWorkflow:
         return result
 
     def _drop(self, record: RunRecord) -> None:
-        """Forget a run that will not run: withdraw its admission, delete its record."""
+        """Forget a run that will not run: delete its record, withdraw its admission (if the engine cannot
+        be reached now, reconciliation withdraws it: no record, no live run)."""
+        self.table.delete(record.run_id)
         if self.arbitration is not None:
             try:
                 self.arbitration.release(request_id=record.request_id)
             except NotFoundError:
                 log.debug("run %s: no admission request to withdraw", record.run_id)
-        self.table.delete(record.run_id)
+            except SymphonyError as exc:
+                log.warning("run %s: admission not withdrawn now (reconciliation will): %s", record.run_id, exc)
 
     def _launch(self, plan: RunPlan, record: RunRecord, workflow: Any, params: dict[str, Any] | None,
                 requeue: bool = False) -> dict[str, Any]:
@@ -178,6 +182,8 @@ class RunWorkflow:
     def _cancel_held(self, run_id: str) -> None:
         try:
             self.dag.cancel(run_id)
+        except NotFoundError:
+            log.debug("run %s: the tracker never held it", run_id)
         except SymphonyError as exc:
             log.warning("run %s could not start and could not be cancelled: %s", run_id, exc)
 

@@ -178,3 +178,18 @@ def test_reconcile_sets_the_executor_capacity(dag):
     uc = uc_with(dag, capacity=4)
     uc.reconcile(executors=2)
     assert uc.arbitration.get_policy()["capacity"]["executors"] == 2
+
+
+def test_a_start_the_engine_cannot_answer_leaves_no_record_and_no_queued_run(dag):
+    class Unreachable(FakeArbitration):
+        def submit(self, **kw):
+            raise BusyError("runs cannot reach 'arbitration' directly yet", service="arbitration")
+
+        def release(self, **kw):
+            raise BusyError("runs cannot reach 'arbitration' directly yet", service="arbitration")
+
+    uc = RunWorkflow(dag, arbitration=Unreachable())
+    with pytest.raises(BusyError, match="cannot reach"):
+        uc.start(one())
+    assert uc.table.records == {}
+    assert [r["status"] for r in dag.list_runs()] == ["cancelled"]  # it was held, never started
