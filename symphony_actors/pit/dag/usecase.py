@@ -42,7 +42,6 @@ from symphony_actors.domain.errors import (
     ConflictError,
     NotFoundError,
     SymphonyError,
-    SymphonyFailure,
     UsageError,
 )
 from symphony_actors.domain.ids import new_run_id
