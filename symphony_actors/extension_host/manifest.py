@@ -104,7 +104,7 @@ class Limits:
 
     memory_mb: int = 512
     cpu_share: float = 1.0
-    timeout_s: float = 30.0
+    timeout_s: float = 3600.0  # long work is normal: a model call may take minutes (docs/dag.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +418,7 @@ def _limits(c: _Collector, raw: object) -> Limits:
     d = Limits()
     return Limits(memory_mb=int(_number(c, raw, "memory_mb", 16, 65536, d.memory_mb, integer=True)),
                   cpu_share=_number(c, raw, "cpu_share", 0, 64, d.cpu_share),
-                  timeout_s=_number(c, raw, "timeout_s", 0, 3600, d.timeout_s))
+                  timeout_s=_number(c, raw, "timeout_s", 0, 86400, d.timeout_s))
 
 
 def _ports(c: _Collector, raw: object, path: str) -> tuple[PortSpec, ...]:

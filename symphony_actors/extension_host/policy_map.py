@@ -84,6 +84,6 @@ def policy_for_step(step: Mapping[str, Any], *, trusted: bool = False,
         env_names=grants.env_names,
         memory_limit_bytes=memory,
         cpu_share=cpu_share,
-        call_timeout_seconds=float(limits.get("timeout_s") or 30.0),
+        call_timeout_seconds=float(limits.get("timeout_s") or 3600.0),
         trusted=trusted,
     )
