@@ -76,8 +76,10 @@ class StaleContract:
                                         {"artifact": "b", "node_type": "embed", "inputs": ["a"], "node": "n"}])
         assert [r["artifact"] for r in got["recorded"]] == ["a", "b"]
         assert port.lineage(artifact="a")["derived"] == ["b"]
-        with pytest.raises(UsageError):
-            port.record_many(records=[{"artifact": "x", "node_type": "t", "inputs": ["x"]}])
+        out = port.record_many(records=[{"artifact": "x", "node_type": "t", "inputs": ["x"], "node": "bad"},
+                                        {"artifact": "c", "node_type": "t", "inputs": ["b"], "node": "ok"}])
+        assert [r["artifact"] for r in out["recorded"]] == ["c"]  # a refused item does not stop the others
+        assert [(r["node"], r["artifact"]) for r in out["refused"]] == [("bad", "x")]
 
     def test_bad_records_are_usage_errors(self, port: StalePort) -> None:
         with pytest.raises(UsageError):
