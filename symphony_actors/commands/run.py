@@ -176,6 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    if getattr(args, "queued", False):
+        return _queued(args)
     with _client(args) as client:
         runs = client.runs(limit=args.limit)
     if args.json:
@@ -186,6 +188,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
         total = sum((r.get("counts") or {}).values())
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created"])) if r.get("created") else "-"
         print(f"{r['run_id']:<36} {str(r['workflow'])[:24]:<24} {r['status']:<10} {total:>7}  {when}")
+    return 0
+
+
+def _queued(args: argparse.Namespace) -> int:
+    """``symphony runs --queued``: the admission queue in arrival order (the engine serves it by priority)."""
+    with _client(args) as client:
+        queue = client.call("runs", "queued")
+    if args.json:
+        print(json.dumps(queue, default=str))
+        return 0
+    print(f"{'run':<36} {'workflow':<24} {'priority':>8}  tags")
+    for q in queue:
+        print(f"{q['run_id']:<36} {str(q['workflow'])[:24]:<24} {q['priority']:>8}  {','.join(q['tags']) or '-'}")
     return 0
 
 
@@ -282,6 +297,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("runs", help="list recent runs")
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--queued", action="store_true", help="only the runs waiting for admission, in line")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
     p = sub.add_parser("run-status", help="the state of one run")

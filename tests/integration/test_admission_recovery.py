@@ -10,8 +10,11 @@ per executor killed, for the task it had in flight).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,12 @@ class Sys:
 
         out: dict[str, Any] = self.client.call("runs", "start", workflow=dumps_binary(wf, level=3), timeout=60, **kw)
         return out
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``symphony ARGS`` as a real subprocess against this system."""
+        return subprocess.run([sys.executable, "-m", "symphony_actors.cli", *args, "--port", str(self.system.port),
+                               "--data-dir", str(self.data_dir)], text=True, capture_output=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
 
     def status(self, run_id: str) -> str:
         return str(self.client.call("dag", "status", run_id=run_id)["status"])
@@ -123,13 +132,17 @@ def test_runs_beyond_the_executors_are_queued_then_all_complete_and_a_queued_one
     s = sys_()
     path = tmp_path / "count.log"
     assert s.client.call("arbitration", "status")["capacity"]["executors"] == EXECUTORS  # the real executors
-    runs = [s.start(counted(path, steps=3)) for _ in range(5)]
+    # Two long runs hold both executors while the queue is looked at; three short ones wait.
+    runs = [s.start(counted(path, steps=3, pause=1.5 if i < 2 else 0.05)) for i in range(5)]
     assert [r["queued"] for r in runs] == [False, False, True, True, True]
     listed = {r["run_id"]: r["status"] for r in s.client.runs(limit=10)}
     assert [listed[r["run_id"]] for r in runs[2:]] == ["queued"] * 3  # `symphony runs` shows them
     assert [q["run_id"] for q in s.client.call("runs", "queued")] == [r["run_id"] for r in runs[2:]]
+    queue = json.loads(s.cli("runs", "--queued", "--json").stdout)  # what `symphony runs --queued` shows
+    assert [q["run_id"] for q in queue] == [r["run_id"] for r in runs[2:]]
     cancelled = runs[4]["run_id"]
-    assert s.client.run(cancelled).cancel()["cancelled"]
+    done = s.cli("run-cancel", cancelled)  # `symphony run-cancel`: it leaves the queue
+    assert done.returncode == 0 and "cancelled" in done.stdout, done
     assert s.client.run(cancelled).wait(10)["status"] == "cancelled"
     s.settled([r["run_id"] for r in runs[:4]])   # the handle's wait waited through the queue
     assert s.status(cancelled) == "cancelled" and not any(run == cancelled for run, _ in executions(path))
