@@ -140,7 +140,8 @@ def main() -> None:
                     CPU_PER_NODE[n] = _critical_cpu() / got[-1][1] * 1e6
                 times[n] = [s for s, _ in got]
                 per_node[n] = median(times[n]) / got[0][1] * 1e6
-            sampler = PssSampler(system.session_id)
+            hops = [run_once(client, chain(2_000))[0] / 2_000 * 1e3 for _ in range(reps)]
+            sampler = PssSampler(system.session_id)  # the big run last: if it fails, the rest is measured
             watch = client.subscribe("supervisor.#")
             big_error = ""
             try:
@@ -154,7 +155,6 @@ def main() -> None:
                 print(big_error, file=sys.stderr)
             watch.close()
             peak = sampler.stop()
-            hops = [run_once(client, chain(2_000))[0] / 2_000 * 1e3 for _ in range(reps)]
             client.close()
         finally:
             system.stop()
