@@ -119,6 +119,41 @@ class PssSampler:
         return self.peak
 
 
+def inproc_cpu_us(path: Path) -> float:
+    """CPU us per node of the run's critical path in one process (no actor system, so no hang detector):
+    the client's import and encode, the runs service's decode, validation and reuse plan, the tracker's
+    submit (decode, validate, engine, checkpoint, events) and the run with executors that answer at once."""
+    from dag import InstantExecutor, _Bus
+
+    from symphony_actors.domain.workflow import dumps_binary, import_wfformat, to_workflow
+    from symphony_actors.pit.dag.service import DagService
+    from symphony_actors.pit.dag.usecase import RunWorkflow
+    from symphony_actors.ports.service import ServiceSettings
+    from symphony_actors.testing import LocalRuntime
+
+    class NothingFresh:
+        def fresh_nodes(self, *, nodes: list[dict[str, object]]) -> dict[str, object]:
+            return {"fresh": {}}
+
+    data = path.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = LocalRuntime(Path(tmp))
+        rt.add_service("bus", _Bus())
+        for i in range(2):
+            rt.add_service(f"exec-{i}", InstantExecutor())
+        rt.add_service("dag", DagService(ServiceSettings("dag", Path(tmp), {"executors": 2})))
+        t0 = time.process_time()
+        doc = dumps_binary(import_wfformat(data), level=3)                     # client
+        wf = to_workflow(doc, {})                                               # runs service
+        RunWorkflow(None, stale=NothingFresh())._fresh(wf, wf.validate().order)
+        rid = rt.call("dag", "submit", workflow=doc)                            # tracker
+        while rt.advance(0):
+            pass
+        cpu = time.process_time() - t0
+        assert rt.call("dag", "status", run_id=rid)["status"] == "succeeded"
+    return cpu / len(wf.nodes) * 1e6
+
+
 def main() -> None:
     bench = Bench("runs")
     bench.parser.add_argument("--big", type=int, default=100_000, help="size of the big run (default 100k)")
@@ -127,6 +162,7 @@ def main() -> None:
     paths = {n: generate("montage", n) for n in (1_000, 10_000, big)}
     tree = default_tree({"dag": {"executors": 2, **ROOM}, "runs": ROOM, "stale": ROOM, "arbitration": ROOM})
     per_node: dict[int, float] = {}
+    inproc = {n: inproc_cpu_us(paths[n]) for n in sorted(set(paths))}
     with tempfile.TemporaryDirectory() as tmp:
         system = boot(tree, free_port(), Path(tmp) / "sys")
         try:
@@ -170,6 +206,11 @@ def main() -> None:
                      note=f"CPU of client + runs + dag: {CPU_PER_NODE.get(n, float('nan')):.0f} us/node")
     flat = max(per_node.values()) / min(per_node.values()) if len(per_node) == 3 else float("nan")
     bench.record("runs_per_node_spread", flat, goal=2.0, note="largest / smallest us/node of the three sizes")
+    for n, us in inproc.items():
+        bench.record(f"runs_inproc_cpu_us_{n // 1000}k", us, unit="us/node",
+                     note="critical-path CPU in one process (no actors, instant executors)")
+    bench.record("runs_inproc_cpu_spread", max(inproc.values()) / min(inproc.values()), goal=2.0,
+                 note="largest / smallest of the in-process CPU per node: linear work keeps it near 1")
     bench.record("chain_hop_ms", median(hops), goal=0.5, unit="ms/node",
                  note=f"2,000 no-op nodes in a chain; p99 {percentile(hops, 99):.2f}")
     bench.record("peak_pss_mb", peak / 2**20, unit="MB", note=f"whole session during the {label} run")
