@@ -188,7 +188,8 @@ def main() -> None:
             except SymphonyError as exc:  # recorded as a miss with its cause, the rest still measured
                 t_big, n_big = float("nan"), big
                 exits = [e["payload"] for e in watch.get(timeout=5.0) if e["topic"].endswith("exited")]
-                big_error = f"failed: {exc} (supervisor: {exits[:3]})"
+                why = "; ".join(f"{e.get('child')} {e.get('reason')}" for e in exits[:3])
+                big_error = f"failed: {exc}" + (f" (supervisor: {why})" if why else "")
                 print(big_error, file=sys.stderr)
             watch.close()
             peak = sampler.stop()
