@@ -104,8 +104,11 @@ def _uncolumnar(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
         raise ProtocolError("binary string table is missing or malformed", reason="malformed", path="strings")
     nt = len(table)
 
-    def st(i: int, path: str) -> str:
+    def st(i: int, col: str, k: int) -> str:
+        """``table[i]``; the error's path (``col[k]``) is only built when there is one (a 100k-node
+        document looks up about a million strings)."""
         if not 0 <= i < nt:
+            path = f"{col}[{k}]"
             raise ProtocolError(f"string index {i} out of range at {path}", reason="malformed", path=path)
         return table[i]  # type: ignore[no-any-return]
 
@@ -127,8 +130,8 @@ def _uncolumnar(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
         raise ProtocolError("binary params or node table is malformed", reason="malformed", path="params_table")
     nodes: list[dict[str, Any]] = []
     for i in range(n):
-        d: dict[str, Any] = {"id": st(ids[i], f"node_cols.id[{i}]"), "kind": st(kinds[i], f"node_cols.kind[{i}]"),
-                             "type": st(types[i], f"node_cols.type[{i}]")}
+        d: dict[str, Any] = {"id": st(ids[i], "node_cols.id", i), "kind": st(kinds[i], "node_cols.kind", i),
+                             "type": st(types[i], "node_cols.type", i)}
         pi = param_col[i]
         if pi >= 0:
             if pi >= len(params):
@@ -171,29 +174,32 @@ def _uncolumnar(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
         by_name[item[0]] = item
     edges: list[dict[str, Any]] = []
     prev = 0
+    node_ids = [d["id"] for d in nodes]
     for j in range(m):
-        path = f"edge_cols[{j}]"
         e: dict[str, Any] = {}
-        kind = st(ekinds[j], path)
+        kind = st(ekinds[j], "edge_cols", j)
         if kind != "data":
             e["kind"] = kind
         ai = prev + src[j]
         bi = ai + tgt[j]
         prev = ai
         named = by_name.get(j)
-        sname = named[1] if named is not None else None
-        tname = named[2] if named is not None else None
-        for name, idx, key in ((sname, ai, "source"), (tname, bi, "target")):
-            if name is not None:
-                e[key] = name
-            elif 0 <= idx < n:
-                e[key] = nodes[idx]["id"]
-            else:
-                raise ProtocolError(f"node index {idx} out of range", reason="malformed", path=f"{path}.{key}")
+        if named is not None and named[1] is not None:
+            e["source"] = named[1]
+        elif 0 <= ai < n:
+            e["source"] = node_ids[ai]
+        else:
+            raise ProtocolError(f"node index {ai} out of range", reason="malformed", path=f"edge_cols[{j}].source")
+        if named is not None and named[2] is not None:
+            e["target"] = named[2]
+        elif 0 <= bi < n:
+            e["target"] = node_ids[bi]
+        else:
+            raise ProtocolError(f"node index {bi} out of range", reason="malformed", path=f"edge_cols[{j}].target")
         if sp[j] >= 0:
-            e["source_port"] = st(sp[j], path)
+            e["source_port"] = st(sp[j], "edge_cols", j)
         if tp[j] >= 0:
-            e["target_port"] = st(tp[j], path)
+            e["target_port"] = st(tp[j], "edge_cols", j)
         edges.append(e)
     for k, item in enumerate(whens):
         if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int and 0 <= item[0] < m):
