@@ -54,13 +54,13 @@ def test_connect_keyword_arguments_are_honoured(sut: SystemUnderTest, monkeypatc
         symphony_actors.connect(port=sut.port, timeout=0)
 
 
-def test_connect_finds_the_system_running_on_a_data_dir(sut: SystemUnderTest, tmp_path: Path,
+def test_connect_finds_the_system_running_on_a_data_dir(sut: SystemUnderTest,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYMPHONY_PORT", raising=False)
-    run_dir = tmp_path / "run"  # what `symphony start` leaves in its data directory
-    run_dir.mkdir()
+    run_dir = sut.data_dir / "run"  # what `symphony start` leaves in its data directory (beside its key)
+    run_dir.mkdir(mode=0o700, exist_ok=True)
     (run_dir / f"symphony-{sut.port}.pid").write_text("{}")
-    with symphony_actors.connect(data_dir=str(tmp_path)) as c:
+    with symphony_actors.connect(data_dir=str(sut.data_dir)) as c:
         assert c.port == sut.port and c.status()["healthy"]
 
 

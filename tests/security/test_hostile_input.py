@@ -72,7 +72,7 @@ def world() -> Iterator[World]:
     # A checkpoint tampered with (or written before the allow-list was tightened): resumed at start, never
     # re-validated, so only the operator's own check stands between it and a shell.
     store = DagStore(data / "dag" / "runs.sqlite")
-    store.create_run("run-tampered", "pwn", dumps_binary(shell_workflow(marker)), {})
+    store.create_run("run-tampered", "pwn", dumps_binary(shell_workflow(marker)), {}, status="running")
     store.close()
     for p in (data / "dag", *(data / "dag").iterdir()):
         p.chmod(0o755 if p.is_dir() else 0o644)
