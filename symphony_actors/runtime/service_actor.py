@@ -38,6 +38,7 @@ from symphony_actors.runtime.base import RuntimeActor
 from symphony_actors.runtime.direct import ClientSocket, DirectListener, PeerLink
 from symphony_actors.runtime.direct import enabled as direct_enabled
 from symphony_actors.runtime.messages import (
+    AddressUpdate,
     Batch,
     ChildCommandDone,
     CrashNow,
@@ -88,6 +89,7 @@ class _Context:
 
     def __init__(self, actor: ServiceActor, name: str, data_dir: Path) -> None:
         self._actor, self._name, self._data_dir = actor, name, data_dir
+        self.subscriptions: set[str] = set()  # sent again whenever the bus restarts (it keeps them in memory)
 
     @property
     def name(self) -> str:
@@ -125,10 +127,17 @@ class _Context:
         return d
 
     def subscribe(self, pattern: str) -> None:
+        self.subscriptions.add(pattern)
         self.tell(BUS, "subscribe", subscriber=self._name, pattern=pattern)
 
     def unsubscribe(self, pattern: str) -> None:
+        self.subscriptions.discard(pattern)
         self.tell(BUS, "unsubscribe", subscriber=self._name, pattern=pattern)
+
+    def resubscribe(self) -> None:
+        """The bus restarted with empty tables: subscribe again to everything this service listens to."""
+        for pattern in sorted(self.subscriptions):
+            self.tell(BUS, "subscribe", subscriber=self._name, pattern=pattern)
 
     def start_child(self, supervisor: str, spec: ChildSpec) -> None:
         self._actor.send(self._actor.root, StartChild(supervisor, spec))
@@ -167,6 +176,8 @@ class ServiceActor(RuntimeActor):
         super().__init__(*args, **kwargs)
         self.service: Any = None
         self.ctx: _Context | None = None
+        self._bus_pid: int | None = None
+        self._bus_down = False
         self._current: _Origin | None = None
         self._deferred_now: _Deferred | None = None
         self._pending: dict[str, tuple[str, Any, float | None]] = {}
@@ -206,6 +217,19 @@ class ServiceActor(RuntimeActor):
         if error is not None:
             self._crash_after_reply = True
             self.send(self.myAddress, CrashNow("start failed"))
+
+    def on_address(self, msg: AddressUpdate) -> None:
+        """A new bus (seen down, or at another pid than before) has none of our subscriptions: send them again."""
+        if msg.name != BUS:
+            return
+        if msg.address is None:
+            self._bus_down = True
+            return
+        moved = self._bus_down or (self._bus_pid is not None and msg.pid is not None and msg.pid != self._bus_pid)
+        if moved and self.ctx is not None:
+            self.ctx.resubscribe()
+        self._bus_down = False
+        self._bus_pid = msg.pid if msg.pid is not None else self._bus_pid
 
     def on_exit(self) -> None:
         on_stop = getattr(self.service, "on_stop", None)

@@ -109,6 +109,11 @@ def extra(path: Path, runs: list[str]) -> int:
     return sum(n - 1 for (run, _node), n in executions(path).items() if run in runs)
 
 
+def most_extra(path: Path, runs: list[str]) -> int:
+    """The most executions beyond the first of any one of these runs' nodes."""
+    return max((n - 1 for (run, _node), n in executions(path).items() if run in runs), default=0)
+
+
 def progressed(path: Path, run_id: str, at_least: int = 2) -> bool:
     return sum(n for (run, _), n in executions(path).items() if run == run_id) >= at_least
 
@@ -187,7 +192,10 @@ def test_kills_mid_run_then_a_graceful_stop_then_root_and_admin_crashes_leak_not
         pid = s.client.kill(name)
         s.client.wait_healthy(30, after_pid_of=(name, pid))
         s.settled(runs)
-        assert extra(path, runs) <= allowed, (name, executions(path))
+        # Killing what runs no task re-runs nothing; a killed executor's tasks in flight (the one running and
+        # those finished but not yet journaled) run again, each at most once per kill.
+        assert (extra(path, runs) if allowed == 0 else most_extra(path, runs)) <= min(allowed, 1), \
+            (name, executions(path))
         s.admitted_at_once(tmp_path / "probe.log")
 
     # A graceful stop with runs in flight (and one queued); they resume on the next start.
@@ -212,5 +220,5 @@ def test_kills_mid_run_then_a_graceful_stop_then_root_and_admin_crashes_leak_not
         s.stop()  # what the launcher does when the root stops answering: kill what is left, by pid
         s = sys_()
         s.settled(runs)
-        assert extra(path, runs) <= EXECUTORS, (victim, executions(path))
+        assert most_extra(path, runs) <= 1, (victim, executions(path))  # each task in flight: once more at most
         s.admitted_at_once(tmp_path / "probe.log")

@@ -509,6 +509,28 @@ class RunEngine:
         self._resolve_out(i, d)
         return d
 
+    def lost(self, key: TaskKey, error: dict[str, Any]) -> Decision:
+        """The worker running this task died before reporting it: dispatch it again at once as the next
+        attempt, whatever the node's retry policy (at-least-once, as Temporal's activities: one more run
+        per lost worker; the task's idempotency key lets its effects be deduplicated)."""
+        d = Decision()
+        i = self._current(key)
+        if i is None:
+            return d
+        if self.cancelled:
+            return self.failed(key, error)
+        self.in_flight -= 1
+        if key[1] < 0:
+            self._set(i, NodeStatus.RETRYING)
+        else:
+            self.mapped[i].attempts.pop(key[1], None)
+            self.mapped[i].running -= 1
+        d.transitions.append(Transition(self.nodes[i].id, "retried", key[2], error=error,
+                                        detail="its worker died before reporting: run again"))
+        self._retry_attempts[(i, key[1])] = key[2] + 1
+        d.extend(self.retry_now(self.nodes[i].id, key[1]))
+        return d
+
     def retry_now(self, node_id: str, item: int) -> Decision:
         """The backoff of a retry elapsed: dispatch the next attempt."""
         d = Decision()

@@ -50,6 +50,7 @@ BATCH_MAX = 256
 MAX_IN_FLIGHT = 1024        # tasks per executor not yet answered
 COALESCE_ABOVE = 64         # node events per batch above which the bus gets a progress summary
 TIMEOUT_GRACE_S = 5.0       # the executor's own alarm fires first; this is the backstop
+DOWN_GRACE_S = 5.0          # an exited executor gets nothing until seen started again, or for this long
 EXTENSION_PREFIX = "ext:"
 _BUILTIN_NAMESPACES = ("builtin", "wfcommons.task")
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class _Run:
 class DagService:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "submit", "status", "list_runs", "cancel", "wait", "events", "result", "on_results", "retry",
-        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched", "on_attempts", "logs", "outcome"})
+        "timeout_check", "wake_waiters", "on_event", "stats", "on_dispatched", "on_attempts", "logs", "outcome",
+        "repump"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         opts = settings.options
@@ -102,12 +104,16 @@ class DagService:
         self.data_dir = settings.data_dir
         self.journal: ResultJournal | None = None
         self.held_waiters: dict[str, list[Any]] = {}  # runs queued for admission -> waiters
+        # Executors seen exiting and not yet seen started again: nothing is sent to them meanwhile (a tell to a
+        # dead executor is lost). The mark lapses after DOWN_GRACE_S, so a missed event cannot wedge a run.
+        self.down: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self, ctx: Any) -> None:
         self.ctx = ctx
         self.store = DagStore(self.store_path)
         ctx.subscribe("supervisor.child.exited")
+        ctx.subscribe("supervisor.child.started")
         for run_id, blob, params, seq in self.store.unfinished():
             self._recover(run_id, blob, params, seq)
         self._flush()
@@ -323,8 +329,11 @@ class DagService:
                 if target is not None:      # an extension's node type runs in its actor
                     executor = target
                     self.load.setdefault(target, 0)
-                elif executor is None or executor not in self.executors:
-                    executor = min(self.executors, key=self.load.__getitem__)
+                elif executor is None or executor not in self.executors or self._is_down(executor):
+                    up = [e for e in self.executors if not self._is_down(e)]
+                    if not up:  # every executor restarting: their "started" events (or repump) send it
+                        break
+                    executor = min(up, key=self.load.__getitem__)
                 if self.load[executor] >= MAX_IN_FLIGHT:
                     break
                 run.ready.popleft()
@@ -352,6 +361,19 @@ class DagService:
                 else:  # a request, so that an extension that is not loaded answers NotFoundError
                     self.ctx.request(executor, "run_batch", {"tasks": chunk}, reply="on_dispatched",
                                      context=(executor, [(t.run_id, t.key) for t in chunk]))
+
+    def _is_down(self, executor: str) -> bool:
+        at = self.down.get(executor)
+        if at is None:
+            return False
+        if time.monotonic() - at < DOWN_GRACE_S:
+            return True
+        del self.down[executor]
+        return False
+
+    def repump(self) -> None:
+        """After an executor's down mark lapsed: send what waited for it."""
+        self._pump()
 
     def on_dispatched(self, result: Any = None, error: Any = None, context: Any = None) -> None:
         """An extension actor took a batch, or could not be reached: then its tasks fail with NotFoundError."""
@@ -413,10 +435,18 @@ class DagService:
         self._pump()
 
     def on_event(self, topic: str, payload: Any) -> None:
-        """An executor exited: its tasks in flight failed (their retry policies decide what happens)."""
+        """An executor exited: its tasks in flight whose results it journaled are answered from the journal;
+        the others run again (at-least-once: once per lost executor, whatever their retry policies)."""
         if not isinstance(payload, dict) or payload.get("child") not in self.load:
             return
         executor = payload["child"]
+        if topic.endswith(".started"):  # back: send it what waited
+            if self.down.pop(executor, None) is not None:
+                self._pump()
+            return
+        if executor in self.executors:
+            self.down[executor] = time.monotonic()
+            self.ctx.call_later(DOWN_GRACE_S, "repump")
         lost = [(rid, key) for (rid, key), e in self.assigned.items() if e == executor]
         error = ServiceCrashed(f"executor {executor} crashed while running the task", executor=executor).to_wire()
         journaled = {rid: self._journaled(rid) for rid in {rid for rid, _ in lost}}  # finished before it died
@@ -426,7 +456,7 @@ class DagService:
             if run is not None and run.status == "running":
                 result = journaled[rid].get(key)
                 self._apply(run, self._outcome(run, key, result) if result is not None
-                            else run.engine.failed(key, error))
+                            else run.engine.lost(key, error))
         self.load[executor] = 0
         self._flush()
         self._pump()
