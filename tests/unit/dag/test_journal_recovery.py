@@ -79,6 +79,7 @@ class _Sink:
 
 @pytest.mark.parametrize("journaled", [True, False])
 def test_a_dead_executors_finished_task_is_taken_from_the_journal(tmp_path: Path, journaled: bool):
+    """A dead executor's task is answered from the journal when it finished, else run again once it is back."""
     rt = LocalRuntime(tmp_path)
     rt.add_service("bus", _Sink())
     held = _Holding()
@@ -93,9 +94,16 @@ def test_a_dead_executors_finished_task_is_taken_from_the_journal(tmp_path: Path
             ResultJournal.open(tmp_path).record([(rid, "n0", -1, 1, True, 7, None, None, 0.0, 0.0)])
         rt.call("dag", "on_event", topic="supervisor.child.exited", payload={"child": "exec-0"})
         rt.drain()
-        status = rt.call("dag", "status", run_id=rid, nodes=True)["nodes"]["n0"]["status"]
-        assert status == ("succeeded" if journaled else "failed")  # without it: lost, its policy decides
-        assert [t.node_id for t in held.tasks] == (["n0", "n1"] if journaled else ["n0"])
+        assert [t.node_id for t in held.tasks] == ["n0"]  # nothing goes to an executor seen exiting...
+        rt.call("dag", "on_event", topic="supervisor.child.started", payload={"child": "exec-0"})
+        rt.drain()  # ...until it is seen started again
+        node = rt.call("dag", "status", run_id=rid, nodes=True)["nodes"]["n0"]
+        if journaled:  # answered from the journal: n1 goes out
+            assert node["status"] == "succeeded"
+            assert [t.node_id for t in held.tasks] == ["n0", "n1"]
+        else:  # lost with its executor: run again as attempt 2 (at-least-once), not failed
+            assert (node["status"], node["attempts"]) == ("queued", 2)
+            assert [(t.node_id, t.attempt) for t in held.tasks] == [("n0", 1), ("n0", 2)]
         assert ran(log) == []
     finally:
         rt.close()
