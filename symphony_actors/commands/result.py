@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from symphony_actors.commands.run import _client, follow_run, node_value, report
+from symphony_actors.commands.run import _client, follow_and_report, node_value
 from symphony_actors.domain.errors import NotFoundError
 
 __all__ = ["register"]
@@ -58,12 +58,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         if not args.quiet:
             what = f"from node {args.from_node}" if args.from_node else "its failed part"
             print(f"started run {run.run_id}: retry of {args.run_id}, {what}", file=sys.stderr)
-        try:
-            follow_run(run, quiet=args.json or args.quiet)
-        except KeyboardInterrupt:
-            run.cancel()
-            run.wait(30)
-        return report(client, run, args, time.perf_counter() - started)
+        return follow_and_report(client, run, args, started)
 
 
 def register(sub: Any) -> None:

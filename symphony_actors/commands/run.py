@@ -20,7 +20,7 @@ from symphony_actors.commands.workflow import add_max_size, suggest_size
 from symphony_actors.config import resolve
 from symphony_actors.domain.errors import NotRunningError, ProtocolError, UsageError
 
-__all__ = ["follow_run", "node_value", "parse_params", "register", "report"]
+__all__ = ["follow_and_report", "follow_run", "node_value", "parse_params", "register", "report"]
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -167,12 +167,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 reason="oversize", file=str(args.file)) from None
         if not args.quiet:
             print(f"started run {run.run_id}", file=sys.stderr)
-        try:
-            follow_run(run, quiet=args.json or args.quiet)
-        except KeyboardInterrupt:
-            run.cancel()
-            run.wait(30)
-        return report(client, run, args, time.perf_counter() - started)
+        return follow_and_report(client, run, args, started)
+
+
+def follow_and_report(client: Any, run: Any, args: argparse.Namespace, started: float) -> int:
+    """Follow a started run to its end (Ctrl-C cancels it), print its results; the exit code is its outcome."""
+    try:
+        follow_run(run, quiet=args.json or args.quiet)
+    except KeyboardInterrupt:
+        run.cancel()
+        run.wait(30)
+    return report(client, run, args, time.perf_counter() - started)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
