@@ -122,11 +122,13 @@ class Executor:
 
     def _woken(self) -> None:
         """A result is ready: send it now, or with the others finishing within the same ``SLICE_S``
-        (many tiny tasks then cost the tracker one message and one checkpoint per slice, not per task)."""
+        (many tiny tasks then cost the tracker one message and one checkpoint per slice, not per task).
+        Nothing running or queued: send it at once, since no other result is coming to share the message
+        (a chain of nodes would otherwise wait out the slice at every hop)."""
         if self.delivery_due:
             return
         wait = self.delivered_at + SLICE_S - time.perf_counter()
-        if wait <= 0:
+        if wait <= 0 or self.runner is None or not self.runner.more_coming:
             self.deliver()
         else:
             self.delivery_due = True

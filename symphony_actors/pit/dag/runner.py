@@ -323,6 +323,11 @@ class TaskRunner:
     def busy(self) -> bool:
         return self.current is not None
 
+    @property
+    def more_coming(self) -> bool:
+        """A task is running or queued: another result may follow shortly (worth waiting to batch)."""
+        return self.current is not None or len(self.queue) > 0
+
     def stop(self) -> None:
         with self.lock:
             self.stopped = True
