@@ -494,9 +494,8 @@ class ExtensionActor:
         assert self.runner is not None and self.ctx is not None
         done = self.runner.take()
         if done:
-            self.ctx.tell(self.tracker, "on_attempts", attempts=[record for _, record in done])
             self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id),
-                          results=[result for result, _ in done])
+                          results=[result for result, _ in done], attempts=[record for _, record in done])
 
     def work(self) -> None:
         """Without a task thread: run one queued task, report it, come back for more."""
@@ -505,8 +504,8 @@ class ExtensionActor:
             result, record = run_inline(actor_name(self.id), task, self._run_task)
             self.tasks.done(task, result)
             if self.ctx is not None:
-                self.ctx.tell(self.tracker, "on_attempts", attempts=[record])
-                self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id), results=[result])
+                self.ctx.tell(self.tracker, "on_results", executor=actor_name(self.id), results=[result],
+                              attempts=[record])
         if self.tasks and self.ctx is not None:
             self.ctx.call_later(0, "work")
         else:

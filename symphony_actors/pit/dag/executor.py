@@ -4,7 +4,7 @@ One executor actor per core (``exec-0``, ``exec-1``, ...). Tasks arrive in
 batches and run one at a time on the executor's task thread
 (:class:`~.runner.TaskRunner`), never on the actor loop: the loop keeps
 answering pings and new batches, and delivers each result (with its attempt's
-output, log lines and times, ``on_attempts``) as soon as it exists. Each
+output, log lines and times, in the same ``on_results`` message) as soon as it exists. Each
 attempt has a time limit (the node's ``timeout``, else ``task_time_limit``,
 default one hour); past it the task fails with ``DeadlineExceeded`` at once, and
 a task thread that does not return within ``hang_grace`` (default 10 s) more
@@ -144,8 +144,8 @@ class Executor:
         if done:
             results = [result for result, _ in done]
             self._journal(results)  # before reporting: a recorded result is never run again (journal.py)
-            self.ctx.tell(self.tracker, "on_attempts", attempts=[record for _, record in done])
-            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
+            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results,
+                          attempts=[record for _, record in done])
 
     def work(self) -> None:
         """Without task threads: run queued tasks for one slice, report them, and come back for the rest."""
@@ -161,8 +161,7 @@ class Executor:
             records.append(record)
         if results:
             self._journal(results)  # before reporting: a recorded result is never run again (journal.py)
-            self.ctx.tell(self.tracker, "on_attempts", attempts=records)
-            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results)
+            self.ctx.tell(self.tracker, "on_results", executor=self.name, results=results, attempts=records)
         if self.tasks:
             self.ctx.call_later(0, "work")
         else:

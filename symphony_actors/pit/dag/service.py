@@ -321,6 +321,8 @@ class DagService:
     def _pump(self) -> None:
         """Send ready tasks to executors in batches, least-loaded first, within each one's cap."""
         batches: dict[str, list[Task]] = {}
+        # Down marks do not change during one pump: the executors that may take tasks, found once, not per task.
+        up = [e for e in self.executors if not self._is_down(e)] if self.down else list(self.executors)
         for run in self.runs.values():
             while run.ready:
                 task = run.ready[0]
@@ -329,8 +331,7 @@ class DagService:
                 if target is not None:      # an extension's node type runs in its actor
                     executor = target
                     self.load.setdefault(target, 0)
-                elif executor is None or executor not in self.executors or self._is_down(executor):
-                    up = [e for e in self.executors if not self._is_down(e)]
+                elif executor is None or executor not in up:
                     if not up:  # every executor restarting: their "started" events (or repump) send it
                         break
                     executor = min(up, key=self.load.__getitem__)
@@ -393,8 +394,12 @@ class DagService:
         self._flush()
         self._pump()
 
-    def on_results(self, executor: str, results: list[tuple[Any, ...]]) -> None:
-        """Results from an executor: (run, node, item, attempt, ok, value, artifact, error, started, seconds)."""
+    def on_results(self, executor: str, results: list[tuple[Any, ...]],
+                   attempts: list[dict[str, Any]] | None = None) -> None:
+        """Results from an executor: (run, node, item, attempt, ok, value, artifact, error, started, seconds),
+        with their attempts' records (kept first, in the same message: see :meth:`on_attempts`)."""
+        if attempts:
+            self.on_attempts(attempts)
         t0 = time.perf_counter()
         touched: dict[str, Decision] = {}
         for run_id, node_id, item, attempt, ok, value, artifact, error, _started, _secs in results:
