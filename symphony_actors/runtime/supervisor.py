@@ -74,7 +74,6 @@ from symphony_actors.runtime.messages import (
 __all__ = ["Supervisor"]
 
 TICK = 1.0
-PING_RESEND_S = 5.0  # a ping unanswered this long is sent again (once); otherwise one ping in flight per child
 DEFAULT_HANG_TIMEOUT = 10.0
 
 
@@ -87,7 +86,6 @@ class _Child:
     restarts: int = 0
     started_at: float | None = None
     last_pong: float = 0.0
-    last_ping: float = 0.0
     kill_at: float | None = None
     detail: str = ""
     direct: str | None = None
@@ -360,11 +358,7 @@ class Supervisor(RuntimeActor):
                 limit = child.hang_timeout
                 if limit is not None and now - child.last_pong > limit and child.pid:
                     self._hang_kill(child, f"hung: no answer to pings for {limit:g} s")
-                elif child.last_ping <= child.last_pong or now - child.last_ping > PING_RESEND_S:
-                    # One ping in flight per child: a busy child's unread pings would pile up in Thespian's
-                    # transmit queue, and a full queue blocks this supervisor, which then misses its own
-                    # parent's pings (a busy tracker got the whole pit killed as hung that way).
-                    child.last_ping = now
+                else:
                     self.send(child.address, Ping(0, now))
         if self.phase != "stopped":
             self.wakeupAfter(timedelta(seconds=TICK), payload=SupervisorTick())
