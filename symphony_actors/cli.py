@@ -113,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         with cli_process(getattr(args, "port", None), getattr(args, "data_dir", None)):  # private writes, callables
-            return int(func(args) or 0)
+            code = int(func(args) or 0)
+            sys.stdout.flush()  # a reader that left shows here, not as a complaint from Python's flush at exit
+            return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -162,10 +162,20 @@ class RunHandle:
             time.sleep(poll)  # polling a remote cursor, not waiting for a test
 
     def result(self, node_id: str) -> Any:
-        """The result value of a finished node, as plain data (dicts and lists)."""
+        """The result value of a finished node, as plain data (dicts and lists); one too large to travel
+        inline (over 64 KiB from an executor) is read from its artifact."""
         from symphony_actors.domain.workflow import thaw
 
-        return thaw(self._dag("result", node_id=node_id))
+        value = self._dag("result", node_id=node_id)
+        if value is None:
+            info = (self.status(nodes=True).get("nodes") or {}).get(node_id) or {}
+            if info.get("artifact"):
+                import cbor2
+
+                from symphony_actors.pit.artifacts.client import ArtifactClient
+
+                value = cbor2.loads(ArtifactClient(self._client).retrieve(info["artifact"]))
+        return thaw(value)
 
     def retry(self, from_node: str | None = None) -> RunHandle:
         """Run this (finished) run again as a new run linked to it, reusing what it computed.

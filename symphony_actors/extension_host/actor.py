@@ -62,7 +62,9 @@ from symphony_actors.ports.service import ActorContext, ServiceSettings
 
 if TYPE_CHECKING:   # tasks arrive pickled; importing the engine here would slow every actor's start
     from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.engine import has_refs, resolve_refs
 from symphony_actors.pit.dag.runner import TaskRunner, current_attempt, run_inline
+from symphony_actors.pit.dag.store import read_value
 from symphony_actors.pit.dag.tasks import TaskQueue
 
 __all__ = ["ADAPTER", "ExtensionActor", "actor_name", "build", "summarise_guarantees"]
@@ -71,9 +73,8 @@ ADAPTER_MODULE = "symphony_actors.extension_host.worker_entry"
 ADAPTER = f"{ADAPTER_MODULE}:Adapter"
 #: Worker deaths (the process is gone): restart it. ``exception`` means the extension raised, worker fine.
 DEAD_REASONS = frozenset({"crash", "timeout", "memory", "cpu", "syscall", "not_running", "killed"})
-#: Values up to this size also travel inline to downstream nodes (executors: 64 KiB). Larger than the
-#: executors' cap because the tracker does not yet hand artifact references to downstream inputs, and
-#: extension nodes are chained on whole file sets (read-files -> py-metrics over a source tree).
+#: Values up to this size also travel inline to downstream nodes; a larger one travels as its artifact
+#: (an ArtifactRef in the next node's inputs, read where that node runs). Executors: 64 KiB.
 INLINE_MAX = 4 * 1024 * 1024
 DONE_MAX = 20_000         # results kept to answer a re-dispatch after a tracker restart
 PRELOAD = (*DEFAULT_PRELOAD, ADAPTER_MODULE)
@@ -550,7 +551,10 @@ class ExtensionActor:
         operation = "infer" if self.step.get("type") == "instrument" else "process"
         limit = self.policy.call_timeout_seconds if self.policy else None
         timeout = min(task.timeout_s, limit) if task.timeout_s and limit else (task.timeout_s or limit)
-        outputs = self.send(operation, {"inputs": dict(task.inputs), "params": dict(task.params or {})},
+        inputs = task.inputs
+        if has_refs(inputs):  # large upstream results: read here; the sandboxed worker never sees the store
+            inputs = resolve_refs(inputs, lambda aid: read_value(self._artifact_store(), aid))
+        outputs = self.send(operation, {"inputs": dict(inputs), "params": dict(task.params or {})},
                             timeout=timeout)
         ports = [p.get("name") for p in spec.get("outputs") or ()]
         if len(ports) == 1 and isinstance(outputs, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -184,7 +185,8 @@ class ServiceActor(RuntimeActor):
         self._handled = itertools.count()
         self._count = 0
         self._crash_after_reply = False
-        self._sync_sockets: dict[str, ClientSocket] = {}
+        self._sync_sockets: dict[tuple[str, int], ClientSocket] = {}
+        self._loop_thread = threading.get_ident()
         self.waker = Waker()
 
     # ------------------------------------------------------------------ lifecycle
@@ -351,11 +353,17 @@ class ServiceActor(RuntimeActor):
     def _call_sync(self, service: str, method: str, kwargs: dict[str, Any], timeout: float) -> Any:
         assert self.outbox is not None
         route = self.outbox.addresses.get(service)
+        on_loop = threading.get_ident() == self._loop_thread
         if not isinstance(route, PeerLink):
-            self.outbox.watch(service)
+            if on_loop:
+                self.outbox.watch(service)
+            else:
+                self.waker.post(self.outbox.watch, service)
             raise BusyError(f"{self.name} cannot reach {service!r} directly yet (not resolved, or no data "
                             "plane); retry shortly", service=service)
-        sock = self._sync_sockets.get(service)
+        # one socket per service and thread: a service's own worker thread may call while its loop does
+        key = (service, threading.get_ident())
+        sock = self._sync_sockets.get(key)
         if sock is None or sock.path != route.path:
             if sock is not None:
                 sock.close()
@@ -363,7 +371,7 @@ class ServiceActor(RuntimeActor):
                 sock = ClientSocket(route.path)
             except ConnectionError as exc:
                 raise ServiceCrashed(f"{service} is not reachable: {exc}", service=service) from None
-            self._sync_sockets[service] = sock
+            self._sync_sockets[key] = sock
         req = env_mod.request(method, kwargs, sender=self.name, timeout=timeout)
         deadline = time.monotonic() + timeout
         try:
@@ -377,7 +385,7 @@ class ServiceActor(RuntimeActor):
                 if isinstance(got, Envelope) and got.correlation_id == req.id:
                     break
         except ConnectionError:
-            self._sync_sockets.pop(service, None)
+            self._sync_sockets.pop(key, None)
             raise ServiceCrashed(f"{service} crashed while handling {method!r}", service=service) from None
         if got.kind == "error":
             raise error_from_wire(got.payload)

@@ -74,6 +74,9 @@ from symphony_actors.runtime.messages import (
 __all__ = ["Supervisor"]
 
 TICK = 1.0
+# A tick later than this means the supervisor itself did not run (stopped, swapped, starved of CPU):
+# its children's silence over that gap says nothing about them, so it is not counted against them.
+STALL = 3 * TICK
 DEFAULT_HANG_TIMEOUT = 10.0
 
 
@@ -130,6 +133,7 @@ class Supervisor(RuntimeActor):
         self.registry: _Registry | None = None
         self.is_root = False
         self.started_by: Any = None
+        self.last_tick = time.time()
 
     # ------------------------------------------------------------------ start
     def on_init(self, msg: Init, sender: Any) -> None:
@@ -342,9 +346,13 @@ class Supervisor(RuntimeActor):
         if not isinstance(payload, SupervisorTick):
             return
         now = time.time()
+        stalled = now - self.last_tick > STALL
+        self.last_tick = now
         for child in self.children:
             if child.address is None:
                 continue
+            if stalled:  # this process was stopped or starved, not the child: its pongs may be queued
+                child.last_pong = max(child.last_pong, now - TICK)
             if child.kill_at is not None and now > child.kill_at and child.pid:
                 if child.detail != "killed after its shutdown timeout":
                     child.detail = "killed after its shutdown timeout"

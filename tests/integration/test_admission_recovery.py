@@ -136,7 +136,9 @@ def test_runs_beyond_the_executors_are_queued_then_all_complete_and_a_queued_one
         sys_, tmp_path: Path):
     s = sys_()
     path = tmp_path / "count.log"
-    assert s.client.call("arbitration", "status")["capacity"]["executors"] == EXECUTORS  # the real executors
+    # the real executors, as soon as the runs service has reconciled with the tracker (its first tick)
+    wait_for(lambda: s.client.call("arbitration", "status")["capacity"]["executors"] == EXECUTORS, timeout=30,
+             what="capacity set to the real executors")
     # Two long runs hold both executors while the queue is looked at; three short ones wait.
     runs = [s.start(counted(path, steps=3, pause=1.5 if i < 2 else 0.05)) for i in range(5)]
     assert [r["queued"] for r in runs] == [False, False, True, True, True]

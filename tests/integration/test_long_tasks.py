@@ -234,3 +234,30 @@ def test_every_supervisor_decision_is_a_line_in_the_system_log(make_system):
     for line in (r"started x pid=\d+", r"exited x restarts=1: exited", r"restarting x .*strategy=one_for_one",
                  r"supervisor sub\[\d+\]: escalated", r"started bus"):
         assert re.search(line, log), (line, log)
+
+
+def test_a_supervisor_that_was_stopped_does_not_kill_its_children_for_its_own_silence(make_system):
+    """Root is stopped (SIGSTOP) for longer than the hang limit; its children kept answering all along.
+
+    When it runs again, the gap in its own ticks is not counted against them: nothing is killed.
+    """
+    import os
+    import signal
+    import threading
+
+    from symphony_actors.testing.trees import echo
+
+    sut = make_system(flat_tree(SupervisorSpec("sub", children=(echo("x"),))))
+    before = sut.pids()
+    root = before["root"]
+    os.kill(root, signal.SIGSTOP)
+    try:
+        threading.Event().wait(12.0)  # a stall longer than the 10 s hang limit, by design (not a wait for an event)
+    finally:
+        os.kill(root, signal.SIGCONT)
+    wait_for(lambda: sut.node("sub") is not None, timeout=20, what="root answering again")
+    # a few supervision ticks after the stall: any hang kill would have happened on the first of them
+    threading.Event().wait(3.0)
+    after = sut.pids()
+    assert {k: after.get(k) for k in before} == before, (before, after)
+    assert "hang_killed" not in system_log(sut), system_log(sut)

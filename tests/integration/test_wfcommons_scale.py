@@ -34,17 +34,23 @@ SMALL = 1_000   # what every interpreter's suite runs
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSystem, Client]]:
-    # A timing must not decide the outcome: on a loaded 2-core machine one 10k submit can take longer
-    # than the 10 s hang detector allows a step, so the services on the run's path get more room here.
-    room = {"hang_timeout": 600.0}
-    tree = default_tree({"dag": {"executors": 2, **room}, "runs": room, "stale": room, "arbitration": room})
+    # The production tree with its production hang limits: a 10k submit takes seconds, and runs on the
+    # services' job threads, never on a loop that must answer its supervisor's pings.
+    tree = default_tree({"dag": {"executors": 2}})
     with running_system(tree, tmp_path_factory.mktemp("wfscale"), timeout=600) as (sys_, c):
         yield sys_, c
 
 
 @pytest.fixture
-def client(system: tuple[RunningSystem, Client]) -> Client:
-    return system[1]
+def client(system: tuple[RunningSystem, Client]) -> Iterator[Client]:
+    try:
+        yield system[1]
+    finally:
+        # what the supervisors decided (restarts, hang kills) is what explains a failure here
+        log = system[0].data_dir / "logs" / f"symphony-{system[0].port}.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        decisions = [ln for ln in lines if "supervisor" in ln and " started " not in ln]
+        print("system log, supervisor decisions:", *decisions[-40:], sep="\n  ")
 
 
 @pytest.mark.long

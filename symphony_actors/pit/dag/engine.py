@@ -26,6 +26,7 @@ Semantics (documented for users in docs/dag.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ from symphony_actors.domain.workflow import (
     Workflow,
 )
 
-__all__ = ["Decision", "NodeStatus", "RunEngine", "Task", "TaskKey", "Transition"]
+__all__ = ["ArtifactRef", "Decision", "NodeStatus", "RunEngine", "Task", "TaskKey", "Transition", "resolve_refs"]
 
 TaskKey = tuple[str, int, int]  # (node id, item index or -1, attempt)
 
@@ -57,6 +58,41 @@ class NodeStatus:
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
     FINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """An input whose value was too large to travel inline: the upstream result's artifact (and, for a
+    node with several outputs, the port to take from it). Only the engine makes these (never decoded from
+    data, so an extension cannot forge one); whoever runs the task reads the value where it is needed
+    (:func:`resolve_refs`)."""
+
+    artifact: str
+    port: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ArtifactRef, (self.artifact, self.port))
+
+
+def resolve_refs(inputs: dict[str, Any], read: Callable[[str], Any]) -> dict[str, Any]:
+    """``inputs`` with each :class:`ArtifactRef` (a value, or an element of a multi input's list) replaced
+    by the value ``read(artifact_id)`` returns (its port taken out when the ref names one)."""
+    def value(v: Any) -> Any:
+        if not isinstance(v, ArtifactRef):
+            return v
+        whole = read(v.artifact)
+        return whole.get(v.port) if v.port is not None and isinstance(whole, dict) else whole
+
+    out: dict[str, Any] = {}
+    for name, v in inputs.items():
+        out[name] = [value(x) for x in v] if isinstance(v, list) and any(isinstance(x, ArtifactRef) for x in v) \
+            else value(v)
+    return out
+
+
+def has_refs(inputs: dict[str, Any]) -> bool:
+    return any(isinstance(v, ArtifactRef) or (isinstance(v, list) and any(isinstance(x, ArtifactRef) for x in v))
+               for v in inputs.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +173,11 @@ def _num(value: Any, default: float | None) -> float | None:
 class RunEngine:
     """Scheduling state of one run of one (validated, parameter-free) workflow."""
 
-    def __init__(self, run_id: str, workflow: Workflow, *, map_concurrency: int = 64) -> None:
+    def __init__(self, run_id: str, workflow: Workflow, *, map_concurrency: int = 64,
+                 read_artifact: Callable[[str], Any] | None = None) -> None:
         self.run_id = run_id
+        # control nodes run here: a large input (an ArtifactRef) is read with this; None leaves refs as they are
+        self.read_artifact = read_artifact
         self.workflow = workflow
         self.map_concurrency = map_concurrency
         nodes = workflow.nodes
@@ -322,6 +361,8 @@ class RunEngine:
     def _port_value(self, src: int, port: str | None) -> Any:
         result = self.results[src]
         outs = self.nodes[src].outputs
+        if result is None and self.artifacts[src] is not None:  # too large to travel inline: its artifact
+            return ArtifactRef(self.artifacts[src], port if len(outs) > 1 else None)  # type: ignore[arg-type]
         if len(outs) <= 1 or port is None:
             return result
         return result.get(port) if isinstance(result, dict) else None
@@ -359,6 +400,8 @@ class RunEngine:
         inputs = self._inputs(i)
         c = node.control
         try:
+            if self.read_artifact is not None and has_refs(inputs):
+                inputs = resolve_refs(inputs, self.read_artifact)
             if isinstance(c, Map):
                 items = inputs.get("items")
                 if items is None and len(inputs) == 1:

@@ -32,13 +32,14 @@ from typing import Any, ClassVar
 import cbor2
 
 from symphony_actors.domain.errors import (
+    NotFoundError,
     ServiceCrashed,
     StorageError,
     SymphonyError,
     UsageError,
 )
 from symphony_actors.pit.dag import operators
-from symphony_actors.pit.dag.engine import Task
+from symphony_actors.pit.dag.engine import Task, has_refs, resolve_refs
 from symphony_actors.pit.dag.journal import ResultJournal
 from symphony_actors.pit.dag.runner import (
     DEFAULT_GRACE_S,
@@ -47,6 +48,7 @@ from symphony_actors.pit.dag.runner import (
     install_output_capture,
     run_inline,
 )
+from symphony_actors.pit.dag.store import read_value
 from symphony_actors.pit.dag.tasks import TaskQueue
 from symphony_actors.ports.service import ServiceSettings
 
@@ -199,11 +201,12 @@ class Executor:
         operators.CURRENT = task
         try:
             op = operators.resolve_operator(task.type)
-            value = op(task.params, task.inputs)
+            inputs = resolve_refs(task.inputs, self._read) if has_refs(task.inputs) else task.inputs
+            value = op(task.params, inputs)
             self.ran += 1
             artifact = self._record(task, value)
-            if artifact is not None and _size(value) > INLINE_MAX:
-                value = None
+            if artifact is not None and task.item < 0 and _size(value) > INLINE_MAX:
+                value = None  # downstream nodes get an ArtifactRef and read it (a map item's value stays inline)
             return (task.run_id, task.node_id, task.item, task.attempt, True, value, artifact, None, t0,
                     time.time() - t0)
         except SymphonyError as exc:
@@ -230,6 +233,14 @@ class Executor:
         item = "" if task.item < 0 else f"[{task.item}]"
         return str(store.store(data, name=f"{task.run_id}/{task.node_id}{item}", media_type="application/cbor",
                                run_id=task.run_id, node_id=task.node_id, parents=task.parents))
+
+    def _read(self, artifact_id: str) -> Any:
+        """A large upstream result, from the artifact store (on the task thread)."""
+        store = self._store()
+        if store is None:
+            raise NotFoundError(f"artifact {artifact_id} cannot be read: this executor has no artifact store",
+                                artifact=artifact_id)
+        return read_value(store, artifact_id)
 
     def _store(self) -> Any:
         if self._artifacts is not None:

@@ -41,7 +41,8 @@ from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import Workflow, dumps_binary, loads, thaw, to_workflow
 from symphony_actors.pit.dag.engine import Decision, NodeStatus, RunEngine, Task, TaskKey, Transition
 from symphony_actors.pit.dag.journal import ResultJournal, journal_path
-from symphony_actors.pit.dag.store import DagStore, encode
+from symphony_actors.pit.dag.store import DagStore, encode, read_value
+from symphony_actors.pit.jobs import JobThread
 from symphony_actors.ports.service import ServiceSettings
 
 __all__ = ["EXTENSION_PREFIX", "DagService", "build", "extension_target"]
@@ -80,6 +81,18 @@ class _Run:
     retry_of: dict[str, Any] | None = None                  # {"run_id", "from_node"} when this run is a retry
 
 
+# A document larger than this is decoded and validated on the job thread (a 10k-node one takes seconds).
+OFF_LOOP_BYTES = 64 * 1024
+
+
+def _prepare(workflow: Any, params: dict[str, Any] | None) -> tuple[Workflow, bytes]:
+    """The workflow, validated, and the blob its checkpoint keeps (a plain document is kept as it came)."""
+    wf = to_workflow(workflow, params)
+    wf.validate()
+    as_sent = isinstance(workflow, bytes | bytearray) and not params
+    return wf, bytes(workflow) if as_sent else dumps_binary(wf, level=3)
+
+
 class DagService:
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
         "submit", "status", "list_runs", "cancel", "wait", "events", "result", "on_results", "retry",
@@ -93,6 +106,9 @@ class DagService:
         db = opts.get("db")
         self.store_path = Path(db) if db else settings.data_dir / "dag" / "runs.sqlite"  # ":memory:" for fakes
         self.ctx: Any = None
+        self.jobs: JobThread | None = None
+        self.data_dir = settings.data_dir
+        self.artifacts: Any = None  # the artifact store, opened when a control node needs a large input
         self.store: DagStore | None = None
         self.runs: dict[str, _Run] = {}
         self.load: dict[str, int] = {e: 0 for e in self.executors}
@@ -111,6 +127,8 @@ class DagService:
     # ------------------------------------------------------------------ lifecycle
     def on_start(self, ctx: Any) -> None:
         self.ctx = ctx
+        # the real runtime hands work back to the loop; the in-process one runs everything inline
+        self.jobs = JobThread(ctx, "dag") if hasattr(ctx, "call_soon_threadsafe") else None
         self.store = DagStore(self.store_path)
         ctx.subscribe("supervisor.child.exited")
         ctx.subscribe("supervisor.child.started")
@@ -120,15 +138,19 @@ class DagService:
         self._pump()
 
     def on_stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop(timeout=10.0)
         if self.store is not None:
             self._flush()
             self.store.close()
+        if self.artifacts is not None:
+            self.artifacts.close()
 
     def _recover(self, run_id: str, blob: bytes, params: dict[str, Any], seq: int) -> None:
         assert self.store is not None
         wf = loads(blob)
         assert isinstance(wf, Workflow)
-        engine = RunEngine(run_id, wf)
+        engine = RunEngine(run_id, wf, read_artifact=self._read_artifact)
         run = _Run(engine, wf.name, seq=seq, status="running", started=time.time())
         self._origin(run, self.store.started_event(run_id))
         for node_id, (status, attempt, executor, result, artifact, error) in self.store.node_states(run_id).items():
@@ -146,7 +168,7 @@ class DagService:
     # ------------------------------------------------------------------ submit
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
                reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
-               retry_of: dict[str, Any] | None = None) -> str:
+               retry_of: dict[str, Any] | None = None) -> Any:
         """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes).
 
         ``reuse`` maps nodes still fresh from earlier runs to ``{"artifact": id, "value": result}``:
@@ -154,21 +176,27 @@ class DagService:
         ``queued`` (waiting for admission) without starting it; submitting it again under its id starts it.
         ``retry_of`` (``{"run_id", "from_node"}``) links a retry to the run it retries (shown by :meth:`status`).
         """
-        assert self.store is not None
-        wf = to_workflow(workflow, params)
-        wf.validate()
         rid = run_id or new_run_id()
         if rid in self.runs:
             raise ConflictError(f"run {rid!r} exists already", run_id=rid)
-        # The checkpoint keeps the workflow as run; a plain workflow document is stored as it came.
-        as_sent = isinstance(workflow, bytes | bytearray) and not params
-        blob = bytes(workflow) if as_sent else dumps_binary(wf, level=3)
+        if self.jobs is not None and isinstance(workflow, bytes | bytearray) and len(workflow) > OFF_LOOP_BYTES:
+            # decoding and validating a large document takes seconds: on the job thread, not this loop
+            return self.jobs.put(lambda: _prepare(workflow, params), self.ctx.defer(), "submit",
+                                 then=lambda ready: self._submit(rid, ready, params, reuse, hold, retry_of))
+        return self._submit(rid, _prepare(workflow, params), params, reuse, hold, retry_of)
+
+    def _submit(self, rid: str, ready: tuple[Workflow, bytes], params: dict[str, Any] | None,
+                reuse: dict[str, dict[str, Any]] | None, hold: bool, retry_of: dict[str, Any] | None) -> str:
+        assert self.store is not None
+        wf, blob = ready
+        if rid in self.runs:
+            raise ConflictError(f"run {rid!r} exists already", run_id=rid)
         if hold:
             return self._hold(rid, wf, blob, params or {})
         held = self.store.start_held(rid, blob)
         if held is None:
             self.store.create_run(rid, wf.name, blob, params or {}, status="running")
-        run = _Run(RunEngine(rid, wf), wf.name, seq=held or 0)
+        run = _Run(RunEngine(rid, wf, read_artifact=self._read_artifact), wf.name, seq=held or 0)
         self.runs[rid] = run
         run.waiters.extend(self.held_waiters.pop(rid, []))
         if held is None:
@@ -195,6 +223,14 @@ class DagService:
         self._flush()
         self._pump()
         return rid
+
+    def _read_artifact(self, artifact_id: str) -> Any:
+        """A large result a control node (map, branch) reads here, on the loop."""
+        if self.artifacts is None:
+            from symphony_actors.pit.artifacts.store import ArtifactStore
+
+            self.artifacts = ArtifactStore.open(self.data_dir)
+        return read_value(self.artifacts, artifact_id)
 
     def _hold(self, rid: str, wf: Workflow, blob: bytes, params: dict[str, Any]) -> str:
         assert self.store is not None

@@ -30,9 +30,9 @@ from typing import Any
 
 import cbor2
 
-from symphony_actors.domain.errors import NotFoundError, StorageError
+from symphony_actors.domain.errors import NotFoundError, ProtocolError, StorageError
 
-__all__ = ["DagStore", "NodeState", "decode", "encode"]
+__all__ = ["DagStore", "NodeState", "decode", "encode", "read_value"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -59,6 +59,15 @@ def encode(value: Any) -> bytes | None:
 
 def decode(blob: bytes | None) -> Any:
     return None if blob is None else cbor2.loads(blob)
+
+
+def read_value(artifacts: Any, artifact_id: str) -> Any:
+    """A node's result that travelled as an artifact (executors and extension actors store results as CBOR)."""
+    try:
+        return cbor2.loads(artifacts.retrieve(artifact_id))
+    except cbor2.CBORDecodeError as exc:
+        raise ProtocolError(f"artifact {artifact_id} is not a node result (CBOR): {exc}",
+                            artifact=artifact_id) from None
 
 
 class DagStore:
