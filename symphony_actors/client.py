@@ -166,15 +166,14 @@ class RunHandle:
         inline (over 64 KiB from an executor) is read from its artifact."""
         from symphony_actors.domain.workflow import thaw
 
-        value = self._dag("result", node_id=node_id)
-        if value is None:
-            info = (self.status(nodes=True).get("nodes") or {}).get(node_id) or {}
-            if info.get("artifact"):
-                import cbor2
+        got = self._dag("result", node_id=node_id, with_artifact=True)
+        value = got["value"]
+        if value is None and got["artifact"]:
+            import cbor2
 
-                from symphony_actors.pit.artifacts.client import ArtifactClient
+            from symphony_actors.pit.artifacts.client import ArtifactClient
 
-                value = cbor2.loads(ArtifactClient(self._client).retrieve(info["artifact"]))
+            value = cbor2.loads(ArtifactClient(self._client).retrieve(got["artifact"]))
         return thaw(value)
 
     def retry(self, from_node: str | None = None) -> RunHandle:

@@ -557,16 +557,22 @@ class DagService:
             info["terminal"] = [n.id for n in wf.nodes if n.id not in sources]
         return info
 
-    def result(self, run_id: str, node_id: str) -> Any:
-        """A node's result as plain data (dicts and lists, as a user wrote it: never a read-only mapping)."""
+    def result(self, run_id: str, node_id: str, with_artifact: bool = False) -> Any:
+        """A node's result as plain data (dicts and lists, as a user wrote it: never a read-only mapping).
+
+        With ``with_artifact``: ``{"value", "artifact"}``; a value too large to travel inline is ``None``
+        there, and the caller reads it from the artifact."""
         run = self.runs.get(run_id)
         if run is not None and node_id in run.engine.index:
-            return thaw(run.engine.result_of(node_id))
-        assert self.store is not None
-        state = self.store.node_states(run_id).get(node_id)
-        if state is not None:
-            return state[3]
-        raise NotFoundError(f"run {run_id!r} has no node {node_id!r}", run_id=run_id, node=node_id)
+            e = run.engine
+            value, artifact = thaw(e.result_of(node_id)), e.artifacts[e.index[node_id]]
+        else:
+            assert self.store is not None
+            state = self.store.node_states(run_id).get(node_id)
+            if state is None:
+                raise NotFoundError(f"run {run_id!r} has no node {node_id!r}", run_id=run_id, node=node_id)
+            value, artifact = state[3], state[4]
+        return {"value": value, "artifact": artifact} if with_artifact else value
 
     def outcome(self, run_id: str) -> dict[str, Any]:
         """What a retry needs of a run: its workflow document, status, and each node's final state with
