@@ -554,8 +554,8 @@ class ExtensionActor:
         inputs = task.inputs
         if has_refs(inputs):  # large upstream results: read here; the sandboxed worker never sees the store
             inputs = resolve_refs(inputs, lambda aid: read_value(self._artifact_store(), aid))
-        outputs = self.send(operation, {"inputs": dict(inputs), "params": dict(task.params or {})},
-                            timeout=timeout)
+        outputs = self.send(operation, {"inputs": dict(inputs), "params": dict(task.params or {}),
+                                        "idempotency_key": task.idempotency_key}, timeout=timeout)
         ports = [p.get("name") for p in spec.get("outputs") or ()]
         if len(ports) == 1 and isinstance(outputs, dict):
             return outputs.get(ports[0])

@@ -111,7 +111,15 @@ class LoadedExtension:
             inputs = check_inputs(node, payload.get("inputs", {}), subject)
             params = check_params(node, payload.get("params"), subject)
             method = getattr(self.instance, operation)
-            outputs = self._guarded(operation, method, inputs, params)
+            key = payload.get("idempotency_key")
+            keyed = hasattr(self.ctx, "task_key")
+            if keyed:
+                self.ctx.task_key = key if isinstance(key, str) else None  # type: ignore[attr-defined]
+            try:
+                outputs = self._guarded(operation, method, inputs, params)
+            finally:
+                if keyed:
+                    self.ctx.task_key = None  # type: ignore[attr-defined]
             return check_outputs(node, outputs, f"outputs of {self.id}")
         if operation == "command":
             cid = payload.get("command")

@@ -38,6 +38,12 @@ class ExtensionContext(Protocol):
     def config(self) -> Mapping[str, Any]:
         """The extension's configuration, validated against its manifest schema, defaults applied."""
 
+    @property
+    def idempotency_key(self) -> str | None:
+        """While a workflow node runs (``process``/``infer``): ``<run>/<node>[/<item>]``, the same for every
+        attempt of that node. A node may run again after a crash (at least once, docs/dag.md): use it to
+        deduplicate effects outside the system. ``None`` outside a node's call."""
+
     def log(self, level: str, message: str, **fields: Any) -> None:
         """Write to the extension log (level: debug, info, warning, error). Needs no permission."""
 
@@ -91,6 +97,11 @@ class GuardedContext:
         self._log = log
         self._environ = os.environ if environ is None else environ
         self.records: list[tuple[str, str, dict[str, Any]]] = []   # kept when no log sink is given
+        self.task_key: str | None = None   # set by the loader around a node's call
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.task_key
 
     @property
     def extension_id(self) -> str:

@@ -215,6 +215,8 @@ def test_an_extension_instrument_that_runs_longer_than_the_old_ping_limit(tmp_pa
         assert attempt["worker"] == "ext:test.slow" and attempt["ended"] - attempt["started"] >= 15
         assert answered_at >= attempt["started"] + 15  # the request waited for the worker, the actor did not
         assert [line[2] for line in attempt["log"]] == ["thinking", "done thinking"]
+        # the sandboxed instrument saw the node's idempotency key (the same for every attempt)
+        assert attempt["log"][0][3]["key"] == f"{run.run_id}/think", attempt["log"]
         assert {n["name"]: n["pid"] for n in client.status()["nodes"]} == pids
         log = (Path(system.data_dir) / "logs" / f"symphony-{system.port}.log").read_text()
         assert "hang_killed" not in log and "started ext:test.slow" in log

@@ -220,3 +220,14 @@ def test_subscriptions_deliver_events_and_contain_handler_crashes(make_ext: Make
     health = port.health("test.echo")
     assert health["failures"] == 1 and "ValueError" in health["last_error"]["message"]
     port.close()
+
+
+def test_a_node_call_sees_its_idempotency_key_and_nothing_outside_it(make_ext: MakeExt) -> None:
+    code = ("from symphony_actors.sdk import Operator\nclass Echo(Operator):\n"
+            "    def process(self, inputs, params):\n        return {'v': self.ctx.idempotency_key}\n")
+    ext = _load(make_ext(code=code))
+    ext.activate()
+    assert ext.call("process", {"inputs": {}, "idempotency_key": "run-1/n/3"}) == {"v": "run-1/n/3"}
+    assert ext.ctx.idempotency_key is None  # cleared after the call
+    assert ext.call("process", {"inputs": {}}) == {"v": None}
+    ext.unload()
