@@ -194,10 +194,28 @@ def _extensions_part(client: Any, data_dir: Path) -> bool:
     print(f"py-metrics over symphony_actors: {metrics['files']} modules, {metrics['functions']} functions, "
           f"{metrics['code_lines']} code lines, mean complexity {metrics['mean_complexity']}"
           + (f", most complex {worst['qualname']} ({worst['complexity']})" if worst else ""))
-    todo = port.broadcast("on_buffer_changed", {"buffer_id": "demo", "text": "x = 1  # TODO: tidy up\n",
-                                                "version": 1})
-    print(f"todo-finder (addon hook): {todo['results'].get('symphony.todo-finder')}")
+    print(f"todo-finder (addon hook, from a real editor buffer): {_todo_from_editor(client)}")
     return True
+
+
+def _todo_from_editor(client: Any) -> Any:
+    """Type a TODO into an editor buffer; the editor's event reaches the addon's ``on_buffer_opened``
+    hook through the bus and the extension host, and the addon publishes what it found."""
+    from symphony_actors.editor.client import TextEditingClient
+
+    if not any(n["name"] == "editor" for n in client.status()["nodes"]):
+        return "skipped (this system has no editor)"
+    found = client.subscribe("ext.todo-finder.found")
+    try:
+        TextEditingClient(client).create_buffer("x = 1  # TODO: tidy up\n")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for event in found.get(timeout=1.0):
+                if event["payload"].get("count"):
+                    return event["payload"]["items"]
+        return "no answer within 20 s"
+    finally:
+        found.close()
 
 
 def _say(text: str) -> None:

@@ -303,22 +303,25 @@ class LoaderMixin:
 
     def broadcast(self, hook: str, args: dict[str, Any] | None = None) -> Any:
         """Call ``hook`` on every active addon that implements it, dependencies first."""
-        addons = [i for i in self._activation_order() if self._state(i) == "active"
-                  and self.registry.get(i).manifest.type == "addon"]
+        return self._job(self._broadcast_steps(hook, args or {}))
 
-        def job() -> Job:
-            results: dict[str, Any] = {}
-            errors: dict[str, Any] = {}
-            for ext_id in addons:
-                try:
-                    reply = yield actor_name(ext_id), "hook", {"name": hook, "args": args or {}}
-                except SymphonyError as exc:
-                    errors[ext_id] = exc.to_wire()
-                    continue
-                if isinstance(reply, dict) and reply.get("implemented"):
-                    results[ext_id] = reply.get("value")
-            return {"results": results, "errors": errors}
-        return self._job(job())
+    def _active_addons(self) -> builtins.list[str]:
+        return [i for i in self._activation_order() if self._state(i) == "active"
+                and self.registry.get(i).manifest.type == "addon"]
+
+    def _broadcast_steps(self, hook: str, args: dict[str, Any]) -> Job:
+        """The job of a broadcast: ``{"results": {addon: value}, "errors": {addon: error}}``."""
+        results: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for ext_id in self._active_addons():
+            try:
+                reply = yield actor_name(ext_id), "hook", {"name": hook, "args": args}
+            except SymphonyError as exc:
+                errors[ext_id] = exc.to_wire()
+                continue
+            if isinstance(reply, dict) and reply.get("implemented"):
+                results[ext_id] = reply.get("value")
+        return {"results": results, "errors": errors}
 
     def _activation_order(self) -> builtins.list[str]:
         order: list[str] = []

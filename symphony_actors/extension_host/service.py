@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from symphony_actors.domain.errors import ConflictError, ProtocolError, StorageError, SymphonyError, UsageError
+from symphony_actors.extension_host.editor_hooks import EditorHooksMixin
 from symphony_actors.extension_host.loader import LoaderMixin
 from symphony_actors.extension_host.permissions import KINDS, AccessGuard, AuditLog
 from symphony_actors.extension_host.plan import path_variables, plan_load
@@ -33,7 +34,7 @@ LOAD_TIMEOUT_S = 120.0
 CALL_TIMEOUT_S = 120.0
 
 
-class ExtensionHost(LoaderMixin):
+class ExtensionHost(EditorHooksMixin):
     """Install, list, inspect, enable/disable, remove, search and audit extensions in the data directory;
     load, activate and talk to them through their actors (:class:`LoaderMixin`)."""
 
@@ -57,7 +58,12 @@ class ExtensionHost(LoaderMixin):
     def on_start(self, ctx: ActorContext) -> None:
         self._ctx = ctx
         ctx.subscribe("supervisor.child.stopped")
+        self._editor_hooks_start()
         self._verify_loaded()
+
+    def on_event(self, topic: str, payload: Any) -> None:
+        if not self.on_editor_event(topic, payload):
+            super().on_event(topic, payload)
 
     def on_stop(self) -> None:
         self._forget_loaded()   # an orderly stop: the extension actors stop with the system
