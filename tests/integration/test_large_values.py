@@ -84,3 +84,26 @@ def test_a_map_over_a_large_list_fans_out_every_item(sut):
     run = sut.client.run_workflow(wf)
     assert run.wait(300)["status"] == "succeeded"
     assert run.result("size") == [each] * items
+
+
+def test_a_run_with_a_large_document_resumes_after_the_tracker_is_killed(sut):
+    """The tracker decodes a large run's document on its job thread when it restarts (a 100k-node one takes
+    tens of seconds: on its loop, the supervisor would kill it as hung while starting, again and again)."""
+    from symphony_actors.domain.workflow import dumps_binary
+    from symphony_actors.pit.dag.service import OFF_LOOP_BYTES
+    from symphony_actors.testing.waiting import wait_for
+
+    n = 1_500
+    b = Workflow.build("big-doc")
+    for i in range(n):
+        b = b.operator(f"s{i:04d}", "builtin.sleep", params={"seconds": 0.005, "note": payload(48, i).hex()})
+    wf = b.build()
+    assert len(dumps_binary(wf, level=3)) > OFF_LOOP_BYTES  # the path under test
+    run = sut.client.run_workflow(wf)
+    wait_for(lambda: run.status()["counts"].get("succeeded", 0) >= 100, timeout=60, what="progress")
+    old = next(node["pid"] for node in sut.client.status()["nodes"] if node["name"] == "dag")
+    sut.client.kill("dag")
+    snap = run.wait(300)
+    assert snap["status"] == "succeeded" and snap["counts"] == {"succeeded": n}, snap
+    assert any(e["topic"].endswith(".resumed") for e in run.events())
+    assert next(node["pid"] for node in sut.client.status()["nodes"] if node["name"] == "dag") != old

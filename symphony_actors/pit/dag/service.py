@@ -23,6 +23,7 @@ cancelled, and starts when it is submitted again under the same id.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -107,6 +108,7 @@ class DagService:
         self.store_path = Path(db) if db else settings.data_dir / "dag" / "runs.sqlite"  # ":memory:" for fakes
         self.ctx: Any = None
         self.jobs: JobThread | None = None
+        self.recovering: set[str] = set()  # unfinished runs being decoded on the job thread at start
         self.data_dir = settings.data_dir
         self.artifacts: Any = None  # the artifact store, opened when a control node needs a large input
         self.store: DagStore | None = None
@@ -132,8 +134,21 @@ class DagService:
         self.store = DagStore(self.store_path)
         ctx.subscribe("supervisor.child.exited")
         ctx.subscribe("supervisor.child.started")
-        for run_id, blob, params, seq in self.store.unfinished():
-            self._recover(run_id, blob, params, seq)
+        for run_id, blob, _params, seq in self.store.unfinished():
+            if self.jobs is not None and len(blob) > OFF_LOOP_BYTES:
+                # a 100k-node run takes tens of seconds to decode: on the job thread, so that this
+                # service answers its supervisor while it starts (or it would be killed as hung, again)
+                self.recovering.add(run_id)
+                self.jobs.put(functools.partial(loads, blob), None, f"recover {run_id}",
+                              then=functools.partial(self._recovered, run_id, seq))
+            else:
+                self._recover(run_id, loads(blob), seq)
+        self._flush()
+        self._pump()
+
+    def _recovered(self, run_id: str, seq: int, wf: Any) -> None:
+        self.recovering.discard(run_id)
+        self._recover(run_id, wf, seq)
         self._flush()
         self._pump()
 
@@ -146,9 +161,8 @@ class DagService:
         if self.artifacts is not None:
             self.artifacts.close()
 
-    def _recover(self, run_id: str, blob: bytes, params: dict[str, Any], seq: int) -> None:
+    def _recover(self, run_id: str, wf: Any, seq: int) -> None:
         assert self.store is not None
-        wf = loads(blob)
         assert isinstance(wf, Workflow)
         engine = RunEngine(run_id, wf, read_artifact=self._read_artifact)
         run = _Run(engine, wf.name, seq=seq, status="running", started=time.time())
@@ -160,6 +174,7 @@ class DagService:
             if status in (NodeStatus.QUEUED, NodeStatus.RUNNING) and executor:
                 run.sticky[node_id] = executor
         self.runs[run_id] = run
+        run.waiters.extend(self.held_waiters.pop(run_id, []))  # waits that arrived while it was decoded
         run.journal = self._journaled(run_id)  # finished by executors, not yet checkpointed here
         self._event(run, "resumed", {"done": sum(engine.counts.get(s, 0) for s in NodeStatus.FINAL),
                                      "journaled": len(run.journal)})
@@ -646,7 +661,7 @@ class DagService:
         run = self.runs.get(run_id)
         if run is None:
             info = self.status(run_id)
-            if info.get("status") != "queued" or self.ctx is None:
+            if (info.get("status") != "queued" and run_id not in self.recovering) or self.ctx is None:
                 return info
             waiter = self.ctx.defer()  # waits through the admission queue
             self.held_waiters.setdefault(run_id, []).append(waiter)
