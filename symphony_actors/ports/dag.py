@@ -28,11 +28,13 @@ __all__ = ["DagPort"]
 class DagPort(Protocol):
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
                reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
-               retry_of: dict[str, Any] | None = None) -> str:
+               retry_of: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> str:
         """Validate and start a run; returns its id. ``reuse`` marks fresh nodes done (see the tracker).
         ``hold`` stores it as ``queued`` (waiting for admission: listed, waited on, cancellable) without
         starting it; submitting it again under the same id starts it (``ConflictError`` if it was cancelled).
-        ``retry_of`` links a retry to the run it retries."""
+        ``retry_of`` links a retry to the run it retries. ``summary`` (``{"name", "nodes"}``, with ``hold``)
+        comes from a caller that validated the document already: the held run is stored without decoding
+        it (it is decoded and validated when it starts)."""
         ...
 
     def status(self, run_id: str, nodes: bool = False) -> dict[str, Any]:

@@ -51,8 +51,8 @@ class FakeDag:
 
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
                reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
-               retry_of: dict[str, Any] | None = None) -> str:
-        rid = self._client.submit(workflow, params, run_id, reuse, hold, retry_of)
+               retry_of: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> str:
+        rid = self._client.submit(workflow, params, run_id, reuse, hold, retry_of, summary)
         self._settle()
         return rid
 

@@ -30,10 +30,12 @@ class DagClient:
 
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
                reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
-               retry_of: dict[str, Any] | None = None) -> str:
+               retry_of: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> str:
         extra: dict[str, Any] = {"reuse": reuse} if reuse else {}
         if hold:
             extra["hold"] = True
+            if summary:
+                extra["summary"] = summary
         if retry_of:
             extra["retry_of"] = retry_of
         result: str = self._call(self.service, "submit", workflow=_document(workflow), params=params or {},

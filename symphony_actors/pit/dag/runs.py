@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from symphony_actors.conductor.client import ConductorClient
-from symphony_actors.domain.errors import SymphonyError
+from symphony_actors.domain.errors import BusyError, SymphonyError
 from symphony_actors.pit.arbitration.client import ArbitrationClient
 from symphony_actors.pit.artifacts.client import ArtifactClient
 from symphony_actors.pit.dag.client import DagClient
@@ -93,7 +94,22 @@ class RunsService:
         make = {"arbitration": ArbitrationClient, "pool": PoolClient, "stale": StaleClient,
                 "conductor": ConductorClient, "artifacts": ArtifactClient}
         ports = {name: make[name](self.caller) for name in self.ports}
-        self.usecase = RunWorkflow(DagClient(self.caller), table=RunTable(self.table_path), **ports)
+        caller = self.caller
+
+        def node_types() -> list[dict[str, Any]]:
+            """Installed extensions' nodes, to check conductor candidates (on the job thread: the first call
+            resolves the extension host, so a BusyError is retried for up to 2 s)."""
+            for _ in range(20):
+                try:
+                    result: list[dict[str, Any]] = caller.call("exthost", "node_types")
+                    return result
+                except BusyError:
+                    time.sleep(0.1)
+            raise BusyError("the extension host cannot be reached to check the candidates", service="exthost")
+
+        self.usecase = RunWorkflow(DagClient(self.caller), table=RunTable(self.table_path),
+                                   node_types=node_types if "conductor" in self.ports else None,
+                                   **ports)
         self.worker = JobThread(ctx, "runs")
         ctx.call_later(0.2, "tick")  # the first reconciliation, once the callees are resolved
 

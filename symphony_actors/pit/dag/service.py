@@ -183,7 +183,7 @@ class DagService:
     # ------------------------------------------------------------------ submit
     def submit(self, workflow: Any, params: dict[str, Any] | None = None, run_id: str | None = None,
                reuse: dict[str, dict[str, Any]] | None = None, hold: bool = False,
-               retry_of: dict[str, Any] | None = None) -> Any:
+               retry_of: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> Any:
         """Validate and start a workflow (a Workflow, a Template, or a document in JSON or binary bytes).
 
         ``reuse`` maps nodes still fresh from earlier runs to ``{"artifact": id, "value": result}``:
@@ -194,6 +194,9 @@ class DagService:
         rid = run_id or new_run_id()
         if rid in self.runs:
             raise ConflictError(f"run {rid!r} exists already", run_id=rid)
+        if hold and summary and isinstance(workflow, bytes | bytearray):  # checked by the caller: kept as it came
+            return self._hold(rid, str(summary.get("name", "")), int(summary.get("nodes", 0)), bytes(workflow),
+                              params or {})
         if self.jobs is not None and isinstance(workflow, bytes | bytearray) and len(workflow) > OFF_LOOP_BYTES:
             # decoding and validating a large document takes seconds: on the job thread, not this loop
             return self.jobs.put(lambda: _prepare(workflow, params), self.ctx.defer(), "submit",
@@ -207,7 +210,7 @@ class DagService:
         if rid in self.runs:
             raise ConflictError(f"run {rid!r} exists already", run_id=rid)
         if hold:
-            return self._hold(rid, wf, blob, params or {})
+            return self._hold(rid, wf.name, len(wf.nodes), blob, params or {})
         held = self.store.start_held(rid, blob)
         if held is None:
             self.store.create_run(rid, wf.name, blob, params or {}, status="running")
@@ -247,10 +250,10 @@ class DagService:
             self.artifacts = ArtifactStore.open(self.data_dir)
         return read_value(self.artifacts, artifact_id)
 
-    def _hold(self, rid: str, wf: Workflow, blob: bytes, params: dict[str, Any]) -> str:
+    def _hold(self, rid: str, name: str, nodes: int, blob: bytes, params: dict[str, Any]) -> str:
         assert self.store is not None
-        self.store.create_run(rid, wf.name, blob, params)
-        payload = {"run_id": rid, "seq": 1, "workflow": wf.name, "nodes": len(wf.nodes), "waiting": "admission"}
+        self.store.create_run(rid, name, blob, params)
+        payload = {"run_id": rid, "seq": 1, "workflow": name, "nodes": nodes, "waiting": "admission"}
         self.store.write([(rid, 1, [["r", 1, time.time(), "queued", payload]])],
                          [("queued", None, None, 1, encode({}), None, rid)])
         if self.ctx is not None:

@@ -31,7 +31,7 @@ a conductor still runs workflows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,10 @@ from symphony_actors.domain.errors import (
     BusyError,
     ConflictError,
     NotFoundError,
+    Problem,
     SymphonyError,
     UsageError,
+    ValidationError,
 )
 from symphony_actors.domain.ids import new_run_id
 from symphony_actors.domain.workflow import Edge, EdgeKind, NodeKind, Workflow, dumps_binary, freeze, to_workflow
@@ -80,8 +82,10 @@ class RunPlan:
 
 class RunWorkflow:
     def __init__(self, dag: Any, *, arbitration: Any = None, pool: Any = None, stale: Any = None,
-                 conductor: Any = None, artifacts: Any = None, table: RunTable | None = None) -> None:
+                 conductor: Any = None, artifacts: Any = None, table: RunTable | None = None,
+                 node_types: Callable[[], Sequence[Mapping[str, Any]]] | None = None) -> None:
         self.dag, self.arbitration, self.pool = dag, arbitration, pool
+        self.node_types = node_types  # the installed extensions' node types (the extension host), if any
         self.stale, self.conductor, self.artifacts = stale, conductor, artifacts
         self.plans: dict[str, RunPlan] = {}
         self.table = table if table is not None else RunTable(":memory:")
@@ -93,13 +97,16 @@ class RunWorkflow:
         """Admit and start a run, or queue it: ``{"run_id", "queued", "reused", "instruments", "admission"}``."""
         wf = to_workflow(workflow, params)
         order = wf.validate().order  # validated once; the order is reused below
+        self.check_candidates(wf)
         as_sent = isinstance(workflow, bytes)
         record = RunRecord(new_run_id(), workflow if as_sent else dumps_binary(wf, level=3),
                            dict(params or {}) if as_sent else {}, wf.name, user, int(priority),
                            sorted({str(t) for t in tags}), reuse, self.table.next_seq())
         self.table.put(record)  # durable first: whatever dies from here on, reconciliation finds it
         try:
-            self.dag.submit(record.document, record.params, record.run_id, hold=True)  # listed as queued
+            # listed as queued; validated here already, so the tracker stores it without decoding it
+            self.dag.submit(record.document, record.params, record.run_id, hold=True,
+                            summary={"name": wf.name, "nodes": len(wf.nodes)})
             decision = self._submit(record)
         except BaseException:
             self._drop(record)
@@ -154,7 +161,7 @@ class RunWorkflow:
             document = workflow if chosen is wf and isinstance(workflow, bytes) and not params \
                 else dumps_binary(chosen, level=3)
             record.state, record.reused, record.decisions = "started", dict(plan.reused), dict(plan.decisions)
-            record.models = {n.id: str(n.params["model"]) for n in chosen.nodes if n.id in plan.decisions}
+            record.models = {n.id: n.type for n in chosen.nodes if n.id in plan.decisions}
             self.table.put(record)  # before the tracker starts it: its end is always processed
             run_id = self.dag.submit(document, {}, plan.run_id,
                                      **({"reuse": {n: {"artifact": a, "value": reused_values.get(n)}
@@ -290,10 +297,54 @@ class RunWorkflow:
             out[node] = cbor2.loads(self.artifacts.retrieve(artifact))
         return out
 
+    def check_candidates(self, wf: Workflow) -> None:
+        """Every candidate of an instrument node must be an installed instrument providing that node's
+        contract (its connected input and output ports): else ``ValidationError`` listing each problem.
+        Not checked when this system has no extension host to ask."""
+        nodes = [(i, n, c) for i, n in enumerate(wf.nodes) for c in [candidates_of(n)[0]] if c]
+        if not nodes or self.node_types is None:
+            return
+        try:
+            installed = {f"{t['extension']}/{t['node']}": t for t in self.node_types()}
+        except SymphonyError as exc:  # no extension host here, or it is restarting or failing
+            log.info("conductor candidates of %s not checked: %s", wf.name, exc)
+            return
+        edges = _edges_into(wf)
+        fed_from: dict[str, set[str]] = {}
+        for e in wf.edges:
+            if e.kind is EdgeKind.DATA and e.source_port:
+                fed_from.setdefault(e.source, set()).add(e.source_port)
+        problems = []
+        for i, node, candidates in nodes:
+            needs_in = {e.target_port for e in edges.get(node.id, ()) if e.kind is EdgeKind.DATA and e.target_port}
+            needs_out = fed_from.get(node.id, set())
+            for c in candidates:
+                path = f"nodes[{i}].candidates"
+                t = instrument_type(c, node.type)
+                found = installed.get(t)
+                if found is None:
+                    problems.append(Problem(path, f"candidate {c!r}: no installed extension provides {t!r}"))
+                    continue
+                if found.get("type") != "instrument":
+                    problems.append(Problem(path, f"candidate {c!r}: {found['extension']} is an "
+                                                  f"{found.get('type')}, not an instrument"))
+                    continue
+                has_in = {str(p.get("name")) for p in found.get("inputs") or ()}
+                has_out = {str(p.get("name")) for p in found.get("outputs") or ()}
+                missing = sorted(needs_in - has_in) + sorted(needs_out - has_out)
+                if missing:
+                    problems.append(Problem(path, f"candidate {c!r}: {t} has no port {', '.join(missing)} "
+                                                  f"that node {node.id!r} connects"))
+        if problems:
+            raise ValidationError(problems, subject=f"workflow {wf.name!r}")
+
     def _choose_instruments(self, plan: RunPlan, wf: Workflow) -> Workflow:
+        """Each instrument node with candidates runs on the instrument the conductor picks: its type
+        becomes the chosen extension's node; its params are not touched (a legacy ``params.candidates`` is
+        taken out, as a strict schema would refuse it)."""
         changed = []
         for node in wf.nodes:
-            candidates = node.params.get("candidates") if node.kind is NodeKind.INSTRUMENT else None
+            candidates, params = candidates_of(node)
             if not candidates or self.conductor is None or node.id in plan.reused:
                 continue
             decision = self.conductor.decide(task=node.type, candidates=list(candidates),
@@ -301,9 +352,7 @@ class RunWorkflow:
                                              decision_id=f"{plan.run_id}/{node.id}")
             plan.decisions[node.id] = decision["decision_id"]
             plan.models.append(decision["instrument"])
-            from symphony_actors.domain.workflow import freeze
-
-            changed.append(node.replace(params=freeze({**node.params, "model": decision["instrument"]})))
+            changed.append(node.replace(type=instrument_type(decision["instrument"], node.type), params=params))
         if plan.models and self.pool is not None:
             self.pool.lookahead(models=sorted(set(plan.models)), run=plan.run_id)
         if not changed:
@@ -367,8 +416,9 @@ class RunWorkflow:
         nodes = snap.get("nodes", {})
         if self.conductor is not None:
             for node_id, decision_id in plan.decisions.items():
-                self.conductor.feedback(decision_id=decision_id,
-                                        success=nodes.get(node_id, {}).get("status") == "succeeded")
+                info = nodes.get(node_id, {})
+                self.conductor.feedback(decision_id=decision_id, success=info.get("status") == "succeeded",
+                                        latency_s=self._latency(run_id, node_id))
         recorded = unrecorded = 0
         if self.stale is not None:
             into = _edges_into(plan.workflow)
@@ -393,6 +443,21 @@ class RunWorkflow:
             recorded = len(records) - unrecorded
         return {"run_id": run_id, "known": True, "status": snap.get("status"), "recorded": recorded,
                 "unrecorded": unrecorded, "feedback": len(plan.decisions)}
+
+    def _latency(self, run_id: str, node_id: str) -> float | None:
+        """The seconds the node's last attempt took (its attempt record), for the conductor's feedback."""
+        logs = getattr(self.dag, "logs", None)
+        if logs is None:
+            return None
+        try:
+            attempts = logs(run_id, node_id, output=False).get("attempts") or []
+        except SymphonyError:
+            return None
+        last = attempts[-1] if attempts else {}
+        start, end = last.get("started"), last.get("ended")
+        if isinstance(start, int | float) and isinstance(end, int | float):
+            return max(0.0, float(end) - float(start))
+        return None
 
     def _release(self, plan: RunPlan) -> None:
         """Give the run's admission back and start the queued runs that got it."""
@@ -493,3 +558,24 @@ def _downstream(wf: Workflow, roots: list[str]) -> set[str]:
                 seen.add(t)
                 stack.append(t)
     return seen
+
+
+def candidates_of(node: Any) -> tuple[tuple[str, ...], Any]:
+    """An instrument node's candidates (``meta.candidates``, or a legacy ``params.candidates``) and the
+    params to run it with (without ``candidates``)."""
+    if node.kind is not NodeKind.INSTRUMENT:
+        return (), node.params
+    meta = node.meta.get("candidates") if node.meta else None
+    if meta:
+        return tuple(str(c) for c in meta), node.params
+    legacy = node.params.get("candidates") if node.params else None
+    if legacy:
+        return tuple(str(c) for c in legacy), freeze({k: v for k, v in node.params.items() if k != "candidates"})
+    return (), node.params
+
+
+def instrument_type(candidate: str, node_type: str) -> str:
+    """The node type a candidate runs: ``ext/node`` as given, or an extension id with the node's own name."""
+    if "/" in candidate:
+        return candidate
+    return f"{candidate}/{node_type.partition('/')[2]}" if "/" in node_type else candidate

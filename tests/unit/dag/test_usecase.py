@@ -84,13 +84,63 @@ def test_a_run_not_admitted_now_is_queued_and_starts_when_capacity_comes_back(pa
 
 def test_instrument_nodes_get_a_conductor_choice_and_feedback(parts):
     uc = RunWorkflow(parts["dag"], conductor=parts["conductor"], pool=parts["pool"])
-    wf = (Workflow.build("i").instrument("ask", "demo.models/answer", params={"candidates": ["small", "large"]})
+    wf = (Workflow.build("i").instrument("ask", "demo.models/answer", meta={"candidates": ["demo.small", "demo.large"]})
           .build())
     started = uc.start(wf)
     assert set(started["instruments"]) == {"ask"}
     snap = parts["dag"].wait(started["run_id"])
     chosen = parts["dag"].status(started["run_id"], nodes=True)
     assert snap["finished"] and "ask" in chosen["nodes"]
+    record = uc.table.get(started["run_id"])
+    assert record is not None and record.models["ask"] in ("demo.small/answer", "demo.large/answer")
     assert uc.finish(started["run_id"])["feedback"] == 1  # the outcome (here: no such model) is fed back
     history = parts["conductor"].history(task="demo.models/answer")
-    assert history and history[-1]["instrument"] in ("small", "large")
+    assert history and history[-1]["instrument"] in ("demo.small", "demo.large")
+
+
+def test_the_choice_changes_which_extension_runs_and_never_the_params():
+    from symphony_actors.pit.dag.usecase import RunPlan, candidates_of, instrument_type
+    from symphony_actors.testing.fake_conductor import FakeConductor
+
+    wf = (Workflow.build("i")
+          .instrument("a", "x.first/answer", params={"temperature": 0.2}, meta={"candidates": ["x.second"]})
+          .instrument("b", "x.first/answer", params={"temperature": 0.5, "candidates": ["x.third/answer"]})
+          .build(validate=False))
+    uc = RunWorkflow(None, conductor=FakeConductor())
+    chosen = uc._choose_instruments(RunPlan("r1", wf, ("a", "b")), wf)
+    a, b = chosen.node("a"), chosen.node("b")
+    assert (a.type, dict(a.params)) == ("x.second/answer", {"temperature": 0.2})
+    assert (b.type, dict(b.params)) == ("x.third/answer", {"temperature": 0.5})  # legacy candidates taken out
+    assert candidates_of(wf.node("a"))[0] == ("x.second",)
+    assert instrument_type("x.second", "x.first/answer") == "x.second/answer"
+
+
+def _installed(*extra: dict[str, object]) -> list[dict[str, object]]:
+    port = [{"name": "question", "type": "any"}]
+    out = [{"name": "answer", "type": "any"}]
+    return [{"extension": "x.first", "node": "answer", "type": "instrument", "inputs": port, "outputs": out},
+            {"extension": "x.second", "node": "answer", "type": "instrument", "inputs": port, "outputs": out},
+            {"extension": "x.tool", "node": "answer", "type": "operator", "inputs": port, "outputs": out},
+            {"extension": "x.narrow", "node": "answer", "type": "instrument", "inputs": [], "outputs": out},
+            *extra]
+
+
+def test_candidates_must_be_installed_instruments_with_the_nodes_contract():
+    from symphony_actors.domain.errors import ValidationError
+
+    def wf(*candidates: str) -> Workflow:
+        return (Workflow.build("q").operator("src", "builtin.const", params={"value": "hi"}, outputs={"out": "any"})
+                .instrument("ask", "x.first/answer", inputs={"question": "any"}, outputs={"answer": "any"},
+                            meta={"candidates": list(candidates)})
+                .connect("src", "ask.question").build(validate=False))
+
+    uc = RunWorkflow(None, node_types=_installed)
+    uc.check_candidates(wf("x.first", "x.second"))  # both provide the contract
+    with pytest.raises(ValidationError) as info:
+        uc.check_candidates(wf("x.first", "x.nothere", "x.tool", "x.narrow"))
+    text = str(info.value)
+    assert "'x.nothere': no installed extension provides 'x.nothere/answer'" in text
+    assert "'x.tool': x.tool is an operator, not an instrument" in text
+    assert "'x.narrow': x.narrow/answer has no port question" in text
+    assert len(info.value.problems) == 3
+    RunWorkflow(None).check_candidates(wf("x.nothere"))  # no extension host to ask: not checked
