@@ -176,6 +176,14 @@ class RunHandle:
             value = cbor2.loads(ArtifactClient(self._client).retrieve(got["artifact"]))
         return thaw(value)
 
+    def feedback(self, node_id: str, *, quality: float | None = None, cost: float | None = None) -> dict[str, Any]:
+        """Rate how the conductor's choice for ``node_id`` did: a quality score (higher is better) and/or a
+        cost, merged into the feedback the run's end gives (before or after it). ``NotFoundError`` if the
+        conductor made no decision for that node."""
+        result: dict[str, Any] = self._client.call("conductor", "rate", decision_id=f"{self.run_id}/{node_id}",
+                                                   quality=quality, cost=cost)
+        return result
+
     def retry(self, from_node: str | None = None) -> RunHandle:
         """Run this (finished) run again as a new run linked to it, reusing what it computed.
 

@@ -103,12 +103,32 @@ class Arm:
         self.latency += (latency - self.latency) / self.n
         self.failures += int(failed)
 
+    def remove(self, reward: float, quality: float, cost: float, latency: float, failed: bool) -> None:
+        """Take back one sample given to :meth:`add` (reverse Welford): to replace it with a better one."""
+        self.failures = max(0, self.failures - int(failed))
+        if self.n <= 1:
+            self.n, self.mean, self.m2, self.quality, self.cost, self.latency = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+            return
+        n = self.n - 1
+        mean = (self.n * self.mean - reward) / n
+        self.m2 = max(0.0, self.m2 - (reward - mean) * (reward - self.mean))
+        self.quality = (self.n * self.quality - quality) / n
+        self.cost = (self.n * self.cost - cost) / n
+        self.latency = (self.n * self.latency - latency) / n
+        self.mean, self.n = mean, n
+
     def to_list(self) -> list[float]:
         return [self.n, self.mean, self.m2, self.quality, self.cost, self.latency, self.failures]
 
     @classmethod
     def from_list(cls, v: Sequence[float]) -> Arm:
         return cls(int(v[0]), float(v[1]), float(v[2]), float(v[3]), float(v[4]), float(v[5]), int(v[6]))
+
+
+def _check_signals(decision_id: str, **signals: float | None) -> None:
+    for name, value in signals.items():
+        if value is not None and (not isinstance(value, int | float) or not math.isfinite(value) or value < 0):
+            raise UsageError(f"{name} must be a finite number >= 0, not {value!r}", decision_id=decision_id)
 
 
 def context_key(task: str, context: Mapping[str, Any] | None) -> str:
@@ -223,23 +243,57 @@ class Bandit:
 
     def feedback(self, decision_id: str, quality: float | None = None, cost: float | None = None,
                  latency_s: float | None = None, success: bool = True) -> dict[str, Any]:
+        record = self._record(decision_id)
+        if "reward" in record:
+            return {"decision_id": decision_id, "reward": record["reward"], "duplicate": True}
+        _check_signals(decision_id, quality=quality, cost=cost, latency_s=latency_s)
+        rated = record.pop("rated", {})  # a rating that came first fills what this feedback leaves out
+        quality = quality if quality is not None else rated.get("quality")
+        cost = cost if cost is not None else rated.get("cost")
+        r = self.reward(quality, cost, latency_s, success)
+        record.update(reward=r, quality=quality, cost=cost, latency_s=latency_s, success=success)
+        for key in self._arm_keys(record):
+            self.arms.setdefault(key, Arm()).add(r, quality or 0.0, cost or 0.0, latency_s or 0.0, not success)
+            self.dirty.add(key)
+        self.feedbacks += 1
+        return {"decision_id": decision_id, "reward": r, "duplicate": False}
+
+    def rate(self, decision_id: str, quality: float | None = None, cost: float | None = None) -> dict[str, Any]:
+        """A quality score or a cost known later (from the user, or a node downstream): merged into the
+        decision's feedback. Feedback given already has its sample replaced (``amended``); feedback still to
+        come takes these values where it gives none (``waiting``)."""
+        record = self._record(decision_id)
+        if quality is None and cost is None:
+            raise UsageError("a rating needs a quality or a cost", decision_id=decision_id)
+        _check_signals(decision_id, quality=quality, cost=cost)
+        if "reward" not in record:
+            rated = record.setdefault("rated", {})
+            rated.update({k: v for k, v in (("quality", quality), ("cost", cost)) if v is not None})
+            return {"decision_id": decision_id, "reward": None, "amended": False, "waiting": True}
+        old_q, old_c, lat = record.get("quality"), record.get("cost"), record.get("latency_s")
+        new_q = quality if quality is not None else old_q
+        new_c = cost if cost is not None else old_c
+        failed = not record["success"]
+        r = self.reward(new_q, new_c, lat, record["success"])
+        for key in self._arm_keys(record):
+            arm = self.arms.setdefault(key, Arm())
+            arm.remove(record["reward"], old_q or 0.0, old_c or 0.0, lat or 0.0, failed)
+            arm.add(r, new_q or 0.0, new_c or 0.0, lat or 0.0, failed)
+            self.dirty.add(key)
+        record.update(reward=r, quality=new_q, cost=new_c)
+        return {"decision_id": decision_id, "reward": r, "amended": True, "waiting": False}
+
+    def _record(self, decision_id: str) -> dict[str, Any]:
         record = self.pending.get(decision_id)
         if record is None:
             raise NotFoundError(f"no decision {decision_id!r} awaits feedback", decision_id=decision_id)
-        if "reward" in record:
-            return {"decision_id": decision_id, "reward": record["reward"], "duplicate": True}
-        for name, value in (("quality", quality), ("cost", cost), ("latency_s", latency_s)):
-            if value is not None and (not math.isfinite(value) or value < 0):
-                raise UsageError(f"{name} must be a finite number >= 0, not {value!r}", decision_id=decision_id)
-        r = self.reward(quality, cost, latency_s, success)
-        record.update(reward=r, quality=quality, cost=cost, latency_s=latency_s, success=success)
-        for key in (f"{record['context']}\x1f{record['instrument']}", f"{record['task']}\x1f{record['instrument']}"):
-            self.arms.setdefault(key, Arm()).add(r, quality or 0.0, cost or 0.0, latency_s or 0.0, not success)
-            self.dirty.add(key)
-            if record["context"] == record["task"]:
-                break  # context-free decision: the task arm is the context arm
-        self.feedbacks += 1
-        return {"decision_id": decision_id, "reward": r, "duplicate": False}
+        return record
+
+    @staticmethod
+    def _arm_keys(record: Mapping[str, Any]) -> tuple[str, ...]:
+        ctx, task, inst = record["context"], record["task"], record["instrument"]
+        # a context-free decision: the task arm is the context arm
+        return (f"{task}\x1f{inst}",) if ctx == task else (f"{ctx}\x1f{inst}", f"{task}\x1f{inst}")
 
     # ------------------------------------------------------------------ queries
     def history(self, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -38,6 +38,9 @@ class ConductorClient:
         return self._call("feedback", decision_id=decision_id, quality=quality,  # type: ignore[no-any-return]
                           cost=cost, latency_s=latency_s, success=success)
 
+    def rate(self, *, decision_id: str, quality: float | None = None, cost: float | None = None) -> dict[str, Any]:
+        return self._call("rate", decision_id=decision_id, quality=quality, cost=cost)  # type: ignore[no-any-return]
+
     def history(self, *, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self._call("history", task=task, limit=limit)  # type: ignore[no-any-return]
 

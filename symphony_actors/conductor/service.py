@@ -24,7 +24,8 @@ class ConductorService(ServiceBase):
 
     TIMER = "save"
     EXPORTS: ClassVar[frozenset[str]] = frozenset({
-        "start", "stop", "status", "decide", "feedback", "history", "policies", "set_policy", "metrics", "save"})
+        "start", "stop", "status", "decide", "feedback", "rate", "history", "policies", "set_policy", "metrics",
+        "save"})
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -78,6 +79,9 @@ class ConductorService(ServiceBase):
     def feedback(self, *, decision_id: str, quality: float | None = None, cost: float | None = None,
                  latency_s: float | None = None, success: bool = True) -> dict[str, Any]:
         return self.core.feedback(decision_id, quality, cost, latency_s, success)
+
+    def rate(self, *, decision_id: str, quality: float | None = None, cost: float | None = None) -> dict[str, Any]:
+        return self.core.rate(decision_id, quality, cost)
 
     def history(self, *, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self.core.history(task, limit)

@@ -43,6 +43,12 @@ class ConductorPort(Protocol):
         """Report how the decision went; returns the ``reward`` learned from it (idempotent per decision)."""
         ...
 
+    def rate(self, *, decision_id: str, quality: float | None = None, cost: float | None = None) -> dict[str, Any]:
+        """A quality score or cost known later (from the user or a node downstream), merged into the
+        decision's feedback: given already, its sample is replaced (``amended``); still to come, it takes
+        these values where it gives none (``waiting``). ``{decision_id, reward, amended, waiting}``."""
+        ...
+
     def history(self, *, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Recent decisions, newest last, with their feedback and reward once known."""
         ...

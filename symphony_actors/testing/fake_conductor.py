@@ -69,15 +69,40 @@ class FakeConductor:
             return {"decision_id": decision_id, "reward": record["reward"], "duplicate": True}
         if any(v is not None and v < 0 for v in (quality, cost, latency_s)):
             raise UsageError("quality, cost and latency must be >= 0", decision_id=decision_id)
-        p, w = self.policy, self.policy["weights"]
-        reward = float(p["failure_reward"]) if not success else (
-            w["quality"] * (quality or 0.0) - w["cost"] * min((cost or 0.0) / p["cost_scale"], 1.0)
-            - w["latency"] * min((latency_s or 0.0) / p["latency_scale"], 1.0))
+        rated = record.pop("rated", {})
+        quality = quality if quality is not None else rated.get("quality")
+        cost = cost if cost is not None else rated.get("cost")
+        reward = self._reward(quality, cost, latency_s, success)
         record.update(reward=reward, quality=quality, cost=cost, latency_s=latency_s, success=success)
         s = self.sums.setdefault((record["task"], record["instrument"]), [0.0, 0.0])
         s[0] += 1
         s[1] += reward
         return {"decision_id": decision_id, "reward": reward, "duplicate": False}
+
+    def rate(self, *, decision_id: str, quality: float | None = None, cost: float | None = None) -> dict[str, Any]:
+        record = self.by_id.get(decision_id)
+        if record is None:
+            raise NotFoundError(f"no decision {decision_id!r}", decision_id=decision_id)
+        if quality is None and cost is None:
+            raise UsageError("a rating needs a quality or a cost", decision_id=decision_id)
+        if any(v is not None and v < 0 for v in (quality, cost)):
+            raise UsageError("quality and cost must be >= 0", decision_id=decision_id)
+        if "reward" not in record:
+            record.setdefault("rated", {}).update({k: v for k, v in (("quality", quality), ("cost", cost))
+                                                   if v is not None})
+            return {"decision_id": decision_id, "reward": None, "amended": False, "waiting": True}
+        q = quality if quality is not None else record.get("quality")
+        c = cost if cost is not None else record.get("cost")
+        reward = self._reward(q, c, record.get("latency_s"), record["success"])
+        self.sums[(record["task"], record["instrument"])][1] += reward - record["reward"]
+        record.update(reward=reward, quality=q, cost=c)
+        return {"decision_id": decision_id, "reward": reward, "amended": True, "waiting": False}
+
+    def _reward(self, quality: float | None, cost: float | None, latency_s: float | None, success: bool) -> float:
+        p, w = self.policy, self.policy["weights"]
+        return float(p["failure_reward"]) if not success else (
+            w["quality"] * (quality or 0.0) - w["cost"] * min((cost or 0.0) / p["cost_scale"], 1.0)
+            - w["latency"] * min((latency_s or 0.0) / p["latency_scale"], 1.0))
 
     def history(self, *, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         rows = [dict(r) for r in self.log if task is None or r["task"] == task]

@@ -37,6 +37,26 @@ class ConductorContract:
         assert port.feedback(decision_id=d["decision_id"], quality=0.0)["reward"] == pytest.approx(0.6)
         assert port.metrics(task="t")["tasks"]["t"]["x"]["feedback"] == 1
 
+    def test_a_rating_after_feedback_replaces_its_sample(self, port: ConductorPort) -> None:
+        port.set_policy(policy={"weights": {"quality": 1.0, "cost": 0.5, "latency": 0.0}, "cost_scale": 1.0})
+        d = port.decide(task="r", candidates=["x"])
+        port.feedback(decision_id=d["decision_id"], cost=0.4, latency_s=2.0)  # the run's end: no quality yet
+        rated = port.rate(decision_id=d["decision_id"], quality=0.9)          # the user, later
+        assert rated["amended"] and rated["reward"] == pytest.approx(0.9 - 0.2)
+        stats = port.metrics(task="r")["tasks"]["r"]["x"]
+        assert stats["feedback"] == 1 and stats["mean_reward"] == pytest.approx(0.7)
+        assert port.history(task="r")[-1]["quality"] == 0.9
+
+    def test_a_rating_before_feedback_waits_for_it(self, port: ConductorPort) -> None:
+        port.set_policy(policy={"weights": {"quality": 1.0, "cost": 0.0, "latency": 0.0}})
+        d = port.decide(task="w", candidates=["x"])
+        assert port.rate(decision_id=d["decision_id"], quality=0.5)["waiting"] is True
+        assert port.feedback(decision_id=d["decision_id"], latency_s=1.0)["reward"] == pytest.approx(0.5)
+        with pytest.raises(UsageError):
+            port.rate(decision_id=d["decision_id"])
+        with pytest.raises(NotFoundError):
+            port.rate(decision_id="never", quality=1.0)
+
     def test_failure_gets_the_failure_reward(self, port: ConductorPort) -> None:
         d = port.decide(task="t", candidates=["x"])
         assert port.feedback(decision_id=d["decision_id"], success=False)["reward"] == -1.0

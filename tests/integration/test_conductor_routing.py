@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from symphony_actors.bootstrap import default_tree
-from symphony_actors.domain.errors import ValidationError
+from symphony_actors.domain.errors import NotFoundError, ValidationError
 from symphony_actors.domain.workflow import Workflow
 from symphony_actors.extension_host.service import ExtensionPortClient
 from symphony_actors.testing.waiting import wait_for
@@ -69,6 +69,12 @@ def test_the_choice_decides_the_extension_and_the_feedback_has_the_latency(env: 
     (attempt,) = run.logs("think")
     assert attempt["worker"] == f"ext:{decision['instrument']}"  # the chosen extension ran it
     assert decision["success"] is True and decision["latency_s"] >= 0.2
+    # the user rates the answer afterwards: the decision's sample is replaced with one that has a quality
+    rated = run.feedback("think", quality=0.9)
+    assert rated["amended"] is True
+    assert client.call("conductor", "history", task="test.slow-a/think", limit=10)[-1]["quality"] == 0.9
+    with pytest.raises(NotFoundError):
+        run.feedback("nothing", quality=1.0)
 
 
 def test_a_candidate_that_is_not_an_installed_instrument_is_refused_before_the_run(env: tuple[Any, Any]) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from symphony_actors.conductor.bandit import Bandit
 from symphony_actors.conductor.client import ConductorClient
 from symphony_actors.testing.runtime import LocalRuntime
@@ -82,3 +86,18 @@ def test_learned_statistics_survive_a_restart(data_dir: Path) -> None:
     assert c2.decide(task="t", candidates=INSTRUMENTS)["instrument"] == "smart"
     assert c2.metrics(task="t")["tasks"]["t"]["smart"]["decisions"] == 2  # counters persist too
     rt2.close()
+
+
+@given(st.lists(st.floats(-1, 1), min_size=1, max_size=30), st.floats(-1, 1))
+def test_an_arm_sample_taken_back_leaves_the_stats_as_before(rewards: list[float], extra: float) -> None:
+    from symphony_actors.conductor.bandit import Arm
+
+    arm, before = Arm(), Arm()
+    for r in rewards:
+        arm.add(r, 0.5, 0.1, 1.0, False)
+        before.add(r, 0.5, 0.1, 1.0, False)
+    arm.add(extra, 0.9, 0.3, 2.0, True)
+    arm.remove(extra, 0.9, 0.3, 2.0, True)
+    assert arm.n == before.n and arm.failures == before.failures
+    for name in ("mean", "m2", "quality", "cost", "latency"):
+        assert getattr(arm, name) == pytest.approx(getattr(before, name), abs=1e-9), name
