@@ -8,7 +8,7 @@ from typing import Any
 
 from symphony_actors.pit.dag.operators import log
 
-__all__ = ["block_forever", "chatty"]
+__all__ = ["block_forever", "chatty", "count_then_wait"]
 
 
 def block_forever(**_: Any) -> None:
@@ -25,3 +25,18 @@ def chatty(lines: int = 3, big: int = 0, **_: Any) -> int:
     if big:
         sys.stdout.write("x" * big + "\n")
     return lines
+
+
+def count_then_wait(path: str, seconds: float = 0.5, **_: Any) -> int:
+    """Appends a line to ``path`` (one per execution), then waits ``seconds`` ignoring any cancellation:
+    a task that is mid-flight when its executor is asked to stop."""
+    import os
+    import time
+
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"ran\n")
+    finally:
+        os.close(fd)
+    time.sleep(seconds)  # not builtin.sleep: this task does not cooperate with cancellation
+    return 1

@@ -224,3 +224,24 @@ def test_kills_mid_run_then_a_graceful_stop_then_root_and_admin_crashes_leak_not
         s.settled(runs)
         assert most_extra(path, runs) <= 1, (victim, executions(path))  # each task in flight: once more at most
         s.admitted_at_once(tmp_path / "probe.log")
+
+
+def test_a_task_mid_flight_at_a_graceful_stop_finishes_is_journaled_and_never_runs_again(sys_, tmp_path: Path):
+    """The executor lets the running task finish (briefly) and journals its result before it exits: after the
+    next start the run goes on from there, and the task ran once."""
+    from symphony_actors.testing.callables import allow_callables
+
+    path = tmp_path / "ran.log"
+    with allow_callables("symphony_actors.testing.long_tasks:*"):
+        s = sys_()
+        wf = (Workflow.build("mid-flight")
+              .operator("slow", "builtin.call", params={"callable": "symphony_actors.testing.long_tasks:"
+                                                                    "count_then_wait",
+                                                        "kwargs": {"path": str(path), "seconds": 0.6}})
+              .operator("after", "builtin.noop").after("slow", "after").build())
+        run_id = s.start(wf)["run_id"]
+        wait_for(lambda: path.exists() and path.read_text() == "ran\n", timeout=30, what="the task under way")
+        s.stop()  # graceful, while the task sleeps
+        s = sys_()
+        s.settled([run_id])
+    assert path.read_text() == "ran\n"  # once: its result was journaled at the stop

@@ -55,6 +55,7 @@ from symphony_actors.ports.service import ServiceSettings
 __all__ = ["Executor", "build"]
 
 SLICE_S = 0.02
+STOP_DRAIN_S = 1.2  # at a graceful stop, how long the running task may take to finish
 CACHE_MAX = 200_000
 INLINE_MAX = 64 * 1024  # results larger than this travel as an artifact reference only
 WATCH_S = 1.0           # how often the loop checks a running task's limit
@@ -93,8 +94,16 @@ class Executor:
                                      default_limit=self.time_limit, grace=self.grace)
 
     def on_stop(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
+        """A graceful stop: the running task may finish (within ``STOP_DRAIN_S``, under the supervisor's
+        2 s shutdown timeout) and every finished result is journaled before the process exits, so that no
+        recorded work runs again after the next start. A task still running then is cancelled (it runs
+        again: at least once)."""
+        if self.runner is None:
+            return
+        done = self.runner.drain(STOP_DRAIN_S)
+        if done:
+            self._journal([result for result, _ in done])
+        self.runner.stop()
 
     # ------------------------------------------------------------------ API
     def run_batch(self, tasks: list[Task]) -> int:

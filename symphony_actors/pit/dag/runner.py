@@ -328,6 +328,17 @@ class TaskRunner:
         """A task is running or queued: another result may follow shortly (worth waiting to batch)."""
         return self.current is not None or len(self.queue) > 0
 
+    def drain(self, timeout: float) -> list[tuple[Result, dict[str, Any]]]:
+        """A graceful stop: no task starts any more; the one running may finish within ``timeout``; returns
+        every result finished so far (the caller journals them, so that none of them runs again)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            self.stopped = True
+            self.lock.notify_all()
+            while self.current is not None and (left := deadline - time.monotonic()) > 0:
+                self.lock.wait(left)
+        return self.take()
+
     def stop(self) -> None:
         with self.lock:
             self.stopped = True
@@ -371,6 +382,7 @@ class TaskRunner:
                 self.queue.done(task, result)
                 self.out.append((result, a.record(bool(result[4]), result[7])))
                 self.current = None
+                self.lock.notify_all()  # a graceful stop may be waiting for it (drain)
                 wake = not self.posted
                 self.posted = True
             if wake:
